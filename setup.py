@@ -1,0 +1,116 @@
+"""Build script: the Cython kernels, with OpenMP where the compiler has it.
+
+Environment switches
+--------------------
+SKLEARN_CNN_REQUIRE_OPENMP=1
+    Fail the build instead of building serial kernels when OpenMP is missing.
+SKLEARN_CNN_DEBUG=1
+    Build with Cython bounds checks, wraparound and initialisation checks on,
+    and without optimisation: slow, for hunting out-of-range accesses.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import warnings
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = ["_openmp", "_conv", "_pool", "_activations", "_dense", "_loss", "_optim"]
+
+_OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _compiler_has_openmp(compiler):
+    """Compile and link a tiny OpenMP program; True if that works."""
+    tmpdir = tempfile.mkdtemp()
+    try:
+        source = os.path.join(tmpdir, "probe.c")
+        with open(source, "w") as f:
+            f.write(_OPENMP_PROBE)
+        objects = compiler.compile(
+            [source], output_dir=tmpdir, extra_postargs=["-fopenmp"]
+        )
+        compiler.link_executable(
+            objects, "probe", output_dir=tmpdir, extra_postargs=["-fopenmp"]
+        )
+        return True
+    except Exception:
+        return False
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class BuildExtWithOpenMP(build_ext):
+    """Add OpenMP flags when the compiler supports them, else build serial."""
+
+    def build_extensions(self):
+        use_openmp = self.compiler.compiler_type != "msvc" and _compiler_has_openmp(
+            self.compiler
+        )
+        if not use_openmp:
+            message = (
+                "sklearn-cnn: this compiler has no OpenMP support; building the "
+                "kernels single-threaded. Install a compiler with OpenMP (gcc, or "
+                "clang with libomp) for multi-threaded training."
+            )
+            if _env_flag("SKLEARN_CNN_REQUIRE_OPENMP"):
+                sys.exit(message + " (SKLEARN_CNN_REQUIRE_OPENMP is set: failing.)")
+            warnings.warn(message)
+        debug = _env_flag("SKLEARN_CNN_DEBUG")
+        for ext in self.extensions:
+            ext.extra_compile_args = ["-O0" if debug else "-O3"]
+            if debug:
+                ext.extra_compile_args.append("-g")
+            if use_openmp:
+                ext.extra_compile_args.append("-fopenmp")
+                ext.extra_link_args = ["-fopenmp"]
+        super().build_extensions()
+
+
+def _extensions():
+    debug = _env_flag("SKLEARN_CNN_DEBUG")
+    directives = {
+        "language_level": 3,
+        "boundscheck": debug,
+        "wraparound": debug,
+        "initializedcheck": debug,
+        "cdivision": not debug,
+        "embedsignature": True,
+    }
+    kernel_dir = os.path.join("sklearn_cnn", "_kernels")
+    extensions = [
+        Extension(
+            f"sklearn_cnn._kernels.{name}",
+            [os.path.join(kernel_dir, f"{name}.pyx")],
+            include_dirs=[kernel_dir],
+        )
+        for name in KERNELS
+    ]
+    return cythonize(
+        extensions,
+        compiler_directives=directives,
+        # A debug build must not reuse C files generated without bounds checks.
+        force=debug,
+    )
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExtWithOpenMP})

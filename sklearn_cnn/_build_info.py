@@ -1,0 +1,34 @@
+"""Report how the package was built and what it will use at run time."""
+
+import platform
+import sys
+
+
+def build_info():
+    """Return a dict: versions, whether OpenMP is on, threads that fit will use."""
+    import numpy
+    import scipy
+    import sklearn
+    import threadpoolctl
+
+    from . import __version__
+    from ._kernels._openmp import OPENMP_ENABLED
+    from ._threads import effective_n_threads
+
+    return {
+        "sklearn_cnn": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "threadpoolctl": threadpoolctl.__version__,
+        "openmp": OPENMP_ENABLED,
+        "n_threads": effective_n_threads(),
+    }
+
+
+def show_build_info():
+    """Print the versions, whether OpenMP is on and the thread count used."""
+    for key, value in build_info().items():
+        print(f"{key:>14}: {value}")

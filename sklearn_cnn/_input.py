@@ -1,0 +1,80 @@
+"""Input geometry: from what the user passes to NHWC batches for the kernels.
+
+Accepted inputs
+---------------
+* 2-D ``(n_samples, n_features)``: each row is an image flattened in
+  C order from ``image_shape``, which is ``(height, width)`` or
+  ``(channels, height, width)`` (channels first, as PyTorch).  With
+  ``image_shape=None``, a perfect-square number of features is read as a
+  square one-channel image, anything else as a 1-D signal of height 1.
+* 3-D ``(n_samples, height, width)``: one-channel images.
+* 4-D ``(n_samples, channels, height, width)``: channels first.
+
+Internally the estimator keeps a 2-D view ``(n_samples, n_features)`` and
+turns each batch into NHWC.  With one channel that is a free reshape.
+"""
+
+import math
+
+import numpy as np
+
+
+def split_image_array(X):
+    """Return ``(X_2d, (C, H, W) or None)`` for a 3-D/4-D array, else ``(X, None)``."""
+    ndim = getattr(X, "ndim", None)
+    if ndim == 3:
+        n, height, width = X.shape
+        return X.reshape(n, -1), (1, height, width)
+    if ndim == 4:
+        n, channels, height, width = X.shape
+        return X.reshape(n, -1), (channels, height, width)
+    if ndim is not None and ndim > 4:
+        raise ValueError(
+            f"X has {ndim} dimensions; expected 2-D (n_samples, n_features), 3-D "
+            "(n_samples, height, width) or 4-D (n_samples, channels, height, width)."
+        )
+    return X, None
+
+
+def resolve_image_shape(image_shape, n_features, array_shape=None):
+    """Return the ``(channels, height, width)`` each sample is read as.
+
+    Raises a ValueError naming ``image_shape`` when it does not match the
+    number of features.
+    """
+    if array_shape is not None:
+        if image_shape is not None and _as_chw(image_shape) != array_shape:
+            raise ValueError(
+                f"image_shape={image_shape!r} does not match the shape of the "
+                f"images in X, {array_shape} (channels, height, width). Pass "
+                "image_shape=None or reshape X."
+            )
+        return array_shape
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side == n_features:
+            return (1, side, side)
+        return (1, 1, n_features)
+    chw = _as_chw(image_shape)
+    if math.prod(chw) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} holds {math.prod(chw)} values per sample "
+            f"but X has {n_features} features. Give image_shape as (height, width) "
+            "or (channels, height, width) with a product equal to n_features."
+        )
+    return chw
+
+
+def _as_chw(image_shape):
+    shape = tuple(int(s) for s in image_shape)
+    return (1, *shape) if len(shape) == 2 else shape
+
+
+def to_nhwc(X_rows, chw):
+    """Turn rows of flattened CHW images into a C-contiguous NHWC array."""
+    channels, height, width = chw
+    n = X_rows.shape[0]
+    if channels == 1:
+        return np.ascontiguousarray(X_rows).reshape(n, height, width, 1)
+    return np.ascontiguousarray(
+        X_rows.reshape(n, channels, height, width).transpose(0, 2, 3, 1))
