@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from sklearn_cnn._threads import effective_n_threads, single_threaded_blas
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def n_threads(request):
+    """Run kernel tests serially and in parallel (as many threads as allowed)."""
+    return min(request.param, max(effective_n_threads(), 1)) if request.param > 1 \
+        else 1
+
+
+@pytest.fixture(autouse=True)
+def _blas_one_thread():
+    # The kernels call BLAS from inside prange: hold it to one thread, as fit does.
+    with single_threaded_blas():
+        yield
+

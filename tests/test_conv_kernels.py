@@ -1,0 +1,122 @@
+"""Convolution kernels against the NumPy reference and finite differences."""
+
+import numpy as np
+import pytest
+
+from sklearn_cnn._network import ConvLayer
+from sklearn_cnn.layers import Conv2D
+
+import _reference as ref
+from _reference import tolerance
+
+# (input HxWxC, Conv2D spec): odd sizes, stride 2, paddings, 1x1 and
+# non-square kernels and images.
+CASES = [
+    ((7, 9, 3), Conv2D(4, 3, 1, "same")),
+    ((7, 9, 3), Conv2D(5, 3, 2, "same")),
+    ((8, 8, 2), Conv2D(3, 3, 2, "valid")),
+    ((6, 5, 2), Conv2D(4, (2, 3), (1, 2), 1)),
+    ((5, 7, 4), Conv2D(6, 1, 1, "valid")),
+    ((5, 7, 4), Conv2D(3, 1, 2, 0)),
+    ((1, 11, 2), Conv2D(3, (1, 4), 1, "same")),
+    ((4, 4, 1), Conv2D(2, 5, 1, 2)),
+    ((9, 6, 3), Conv2D(2, (4, 2), (3, 1), (2, 0))),
+]
+IDS = [f"{'x'.join(map(str, s))}-{c.kernel_size}-{c.stride}-{c.padding}" for s, c in CASES]
+
+
+def make_layer(shape, spec, dtype, rng, activation="identity", chunk=None):
+    layer = ConvLayer(spec, shape, activation, position=0)
+    if chunk is not None:
+        layer.samples_per_chunk = chunk
+    weights = rng.standard_normal(layer.param_shapes()[0]).astype(dtype)
+    bias = rng.standard_normal(layer.param_shapes()[1]).astype(dtype)
+    layer.bind(weights, bias)
+    return layer
+
+
+def run_forward_backward(layer, x, grad_output, n_threads):
+    layer.allocate(x.shape[0], x.dtype, n_threads, training=True, first=False)
+    out = layer.forward(x, n_threads).copy()
+    grad_input = layer.backward(grad_output.copy(), n_threads)
+    return out, grad_input.copy(), layer.grad_weights.copy(), layer.grad_bias.copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_samples", [1, 5])
+@pytest.mark.parametrize("shape, spec", CASES, ids=IDS)
+@pytest.mark.parametrize("activation", ["identity", "relu", "tanh"])
+def test_conv_matches_reference(shape, spec, n_samples, dtype, activation, rng,
+                                n_threads):
+    # A chunk of 2 samples exercises several chunks and a ragged last one.
+    layer = make_layer(shape, spec, dtype, rng, activation, chunk=2)
+    x = rng.standard_normal((n_samples, *shape)).astype(dtype)
+    grad_output = rng.standard_normal((n_samples, *layer.output_shape)).astype(dtype)
+    out, grad_input, grad_w, grad_b = run_forward_backward(
+        layer, x, grad_output, n_threads)
+
+    stride, pads = (layer.stride_h, layer.stride_w), (layer.pad_top, layer.pad_left)
+    expected = ref.conv2d_forward(x, layer.weights, layer.bias, stride, pads,
+                                  layer.output_shape[:2], activation)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, **tolerance(dtype))
+    exp_gx, exp_gw, exp_gb = ref.conv2d_backward(
+        x, layer.weights, out, grad_output, stride, pads, activation)
+    np.testing.assert_allclose(grad_input, exp_gx, **tolerance(dtype))
+    np.testing.assert_allclose(grad_w, exp_gw, **tolerance(dtype))
+    np.testing.assert_allclose(grad_b, exp_gb, **tolerance(dtype))
+
+
+def test_conv_output_sizes():
+    assert ConvLayer(Conv2D(1, 3, 2, "same"), (7, 9, 1), "relu", 0).output_shape == (4, 5, 1)
+    assert ConvLayer(Conv2D(1, 3, 1, "valid"), (7, 9, 1), "relu", 0).output_shape == (5, 7, 1)
+    assert ConvLayer(Conv2D(2, 3, 2, 1), (8, 8, 1), "relu", 0).output_shape == (4, 4, 2)
+
+
+@pytest.mark.parametrize("shape, spec", CASES[:6], ids=IDS[:6])
+def test_conv_gradients_by_finite_differences(shape, spec, rng):
+    """Central differences in float64 on loss = sum(out * R)."""
+    layer = make_layer(shape, spec, np.float64, rng, activation="tanh", chunk=2)
+    x = rng.standard_normal((3, *shape))
+    projection = rng.standard_normal((3, *layer.output_shape))
+    _, grad_input, grad_w, grad_b = run_forward_backward(layer, x, projection, 1)
+
+    def loss():
+        layer.allocate(x.shape[0], x.dtype, 1, training=False, first=False)
+        return float((layer.forward(x, 1) * projection).sum())
+
+    eps = 1e-6
+    for array, analytic in ((x, grad_input), (layer.weights, grad_w), (layer.bias, grad_b)):
+        numeric = np.empty_like(array)
+        flat, flat_numeric = array.reshape(-1), numeric.reshape(-1)
+        for i in range(flat.size):
+            saved = flat[i]
+            flat[i] = saved + eps
+            up = loss()
+            flat[i] = saved - eps
+            down = loss()
+            flat[i] = saved
+            flat_numeric[i] = (up - down) / (2 * eps)
+        error = np.abs(numeric - analytic).max() / max(np.abs(numeric).max(), 1e-12)
+        assert error < 1e-6, error
+
+
+def test_conv_first_layer_skips_input_gradient(rng):
+    layer = make_layer((6, 6, 2), Conv2D(3), np.float64, rng)
+    x = rng.standard_normal((2, 6, 6, 2))
+    layer.allocate(2, np.float64, 1, training=True, first=True)
+    layer.forward(x, 1)
+    assert layer.backward(np.ones((2, 6, 6, 3)), 1) is None
+    _, expected_gw, _ = ref.conv2d_backward(x, layer.weights, layer.output,
+                                            np.ones((2, 6, 6, 3)), (1, 1), (1, 1))
+    np.testing.assert_allclose(layer.grad_weights, expected_gw, rtol=1e-10)
+
+
+def test_conv_gradients_do_not_depend_on_thread_count(rng):
+    layer = make_layer((10, 10, 3), Conv2D(8), np.float32, rng, "relu", chunk=3)
+    x = rng.standard_normal((16, 10, 10, 3)).astype(np.float32)
+    grad_output = rng.standard_normal((16, 10, 10, 8)).astype(np.float32)
+    results = [run_forward_backward(layer, x, grad_output, t) for t in (1, 2, 3, 4)]
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)

@@ -1,0 +1,150 @@
+"""Dense, activation, loss and optimizer kernels against NumPy references."""
+
+import numpy as np
+import pytest
+from _reference import tolerance
+
+import _reference as ref
+from sklearn_cnn._kernels import _activations, _loss, _optim
+from sklearn_cnn._network import ACTIVATION_CODES, DenseLayer
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_samples, n_inputs, n_outputs", [(1, 3, 2), (37, 300, 5),
+                                                              (70, 129, 33)])
+@pytest.mark.parametrize("activation", list(ACTIVATION_CODES))
+def test_dense_matches_reference(n_samples, n_inputs, n_outputs, activation, dtype, rng,
+                                 n_threads):
+    layer = DenseLayer(n_inputs, n_outputs, activation)
+    weights = rng.standard_normal((n_inputs, n_outputs)).astype(dtype) / 10
+    bias = rng.standard_normal(n_outputs).astype(dtype)
+    layer.bind(weights, bias)
+    layer.allocate(n_samples, dtype, n_threads, training=True, first=False)
+    x = rng.standard_normal((n_samples, n_inputs)).astype(dtype)
+    grad_output = rng.standard_normal((n_samples, n_outputs)).astype(dtype)
+    out = layer.forward(x, n_threads).copy()
+    grad_input = layer.backward(grad_output.copy(), n_threads)
+    np.testing.assert_allclose(out, ref.dense_forward(x, weights, bias, activation),
+                               **tolerance(dtype))
+    exp_gx, exp_gw, exp_gb = ref.dense_backward(x, weights, out, grad_output, activation)
+    np.testing.assert_allclose(grad_input, exp_gx, **tolerance(dtype))
+    np.testing.assert_allclose(layer.grad_weights, exp_gw, **tolerance(dtype))
+    np.testing.assert_allclose(layer.grad_bias, exp_gb, **tolerance(dtype))
+
+
+def test_dense_gradients_by_finite_differences(rng):
+    layer = DenseLayer(6, 4, "tanh")
+    layer.bind(rng.standard_normal((6, 4)), rng.standard_normal(4))
+    layer.allocate(3, np.float64, 1, training=True, first=False)
+    x = rng.standard_normal((3, 6))
+    projection = rng.standard_normal((3, 4))
+    layer.forward(x, 1)
+    grad_input = layer.backward(projection.copy(), 1).copy()
+
+    def loss():
+        return float((layer.forward(x, 1) * projection).sum())
+
+    eps = 1e-6
+    for array, analytic in ((x, grad_input), (layer.weights, layer.grad_weights),
+                            (layer.bias, layer.grad_bias)):
+        numeric = np.empty_like(array)
+        for i in np.ndindex(array.shape):
+            saved = array[i]
+            array[i] = saved + eps
+            up = loss()
+            array[i] = saved - eps
+            down = loss()
+            array[i] = saved
+            numeric[i] = (up - down) / (2 * eps)
+        assert np.abs(numeric - analytic).max() / np.abs(numeric).max() < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(ACTIVATION_CODES))
+def test_activation_kernels(name, dtype, rng, n_threads):
+    z = (rng.standard_normal(20000) * 3).astype(dtype)
+    forward, derivative = ref.ACTIVATIONS[name]
+    y = z.copy()
+    _activations.activation_forward(y, ACTIVATION_CODES[name], n_threads)
+    np.testing.assert_allclose(y, forward(z.astype(np.float64)), **tolerance(dtype))
+    grad = np.ones_like(z)
+    _activations.activation_backward(y, grad, ACTIVATION_CODES[name], n_threads)
+    np.testing.assert_allclose(grad, derivative(y.astype(np.float64)), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_matches_reference(dtype, rng, n_threads):
+    logits = (rng.standard_normal((50, 7)) * 5).astype(dtype)
+    labels = rng.randint(0, 7, 50).astype(np.int32)
+    weights = rng.uniform(0, 1, 50)
+    weights /= weights.sum()
+    expected_loss, expected_grad = ref.softmax_cross_entropy(logits, labels, weights)
+    grad = logits.copy()
+    losses = np.empty(50)
+    _loss.softmax_cross_entropy(grad, labels, weights, losses, n_threads)
+    np.testing.assert_allclose(losses.sum(), expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, **tolerance(dtype))
+
+
+def test_softmax_cross_entropy_gradient_by_finite_differences(rng):
+    logits = rng.standard_normal((4, 5))
+    labels = np.array([0, 4, 2, 2], dtype=np.int32)
+    weights = np.full(4, 0.25)
+    grad = logits.copy()
+    losses = np.empty(4)
+    _loss.softmax_cross_entropy(grad, labels, weights, losses, 1)
+
+    def loss(z):
+        out = np.empty(4)
+        _loss.softmax_cross_entropy(z.copy(), labels, weights, out, 1)
+        return out.sum()
+
+    numeric = np.empty_like(logits)
+    for i in np.ndindex(logits.shape):
+        up, down = logits.copy(), logits.copy()
+        up[i] += 1e-6
+        down[i] -= 1e-6
+        numeric[i] = (loss(up) - loss(down)) / 2e-6
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_softmax_stable_for_huge_float32_logits(scale):
+    logits = np.array([[scale, 0.0, -scale], [0.0, scale, 1.0]], dtype=np.float32)
+    labels = np.array([2, 0], dtype=np.int32)
+    grad = logits.copy()
+    losses = np.empty(2)
+    _loss.softmax_cross_entropy(grad, labels, np.full(2, 0.5), losses, 1)
+    assert np.isfinite(losses).all() and np.isfinite(grad).all()
+    probabilities = logits.copy()
+    _loss.softmax(probabilities, 1)
+    assert np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_update_matches_formula(dtype, rng, n_threads):
+    param = rng.standard_normal(10000).astype(dtype)
+    grad = rng.standard_normal(10000).astype(dtype)
+    m = rng.standard_normal(10000).astype(dtype)
+    v = rng.uniform(0, 1, 10000).astype(dtype)
+    g = grad.astype(np.float64) + 0.1 * param
+    exp_m = 0.9 * m + 0.1 * g
+    exp_v = 0.999 * v + 0.001 * g * g
+    exp_param = param - 0.01 * exp_m / (np.sqrt(exp_v) + 1e-8)
+    _optim.adam_update(param, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 0.1, n_threads)
+    for got, expected in ((m, exp_m), (v, exp_v), (param, exp_param)):
+        np.testing.assert_allclose(got, expected, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_update_matches_mlp_formula(nesterov, rng, n_threads):
+    param = rng.standard_normal(9000)
+    grad = rng.standard_normal(9000)
+    velocity = rng.standard_normal(9000)
+    g = grad + 0.01 * param
+    exp_velocity = 0.9 * velocity - 0.1 * g
+    exp_param = param + (0.9 * exp_velocity - 0.1 * g if nesterov else exp_velocity)
+    _optim.sgd_update(param, grad, velocity, 0.1, 0.9, nesterov, 0.01, n_threads)
+    np.testing.assert_allclose(velocity, exp_velocity, rtol=1e-12)
+    np.testing.assert_allclose(param, exp_param, rtol=1e-12)
