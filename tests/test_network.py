@@ -1,0 +1,71 @@
+"""Whole-network gradient check and geometry errors."""
+
+import numpy as np
+import pytest
+
+from sklearn_cnn import _network
+from sklearn_cnn._kernels import _loss
+from sklearn_cnn.layers import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+
+
+def network_loss_and_grads(layers, coefs, intercepts, x, labels, weights):
+    net = _network.Network(layers, coefs, intercepts)
+    net.allocate(x.shape[0], x.dtype, 2, training=True)
+    logits = net.forward(x, 2)
+    losses = np.empty(x.shape[0])
+    _loss.softmax_cross_entropy(logits, labels, weights, losses, 2)
+    net.backward(logits, 2)
+    return losses.sum(), [g.copy() for g in net.grads()]
+
+
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+def test_whole_network_gradient_by_finite_differences(activation, rng):
+    specs = (Conv2D(3, 3, 1, "same"), MaxPool2D(2), Conv2D(4, (2, 3), 2, 1),
+             AvgPool2D((1, 2)), Conv2D(2, 1), GlobalAvgPool2D())
+    layers = _network.build_layers(specs, [5], 3, (7, 9, 2), activation)
+    coefs, intercepts = _network.init_params(layers, rng, np.float64)
+    intercepts = [rng.standard_normal(b.shape) * 0.1 for b in intercepts]
+    x = rng.standard_normal((4, 7, 9, 2))
+    labels = np.array([0, 2, 1, 2], dtype=np.int32)
+    weights = np.full(4, 0.25)
+    _, grads = network_loss_and_grads(layers, coefs, intercepts, x, labels, weights)
+
+    def loss():
+        value, _ = network_loss_and_grads(layers, coefs, intercepts, x, labels, weights)
+        return value
+
+    eps = 1e-6
+    numerics = []
+    for param in coefs + intercepts:
+        numeric = np.empty_like(param)
+        for i in np.ndindex(param.shape):
+            saved = param[i]
+            param[i] = saved + eps
+            up = loss()
+            param[i] = saved - eps
+            down = loss()
+            param[i] = saved
+            numeric[i] = (up - down) / (2 * eps)
+        numerics.append(numeric.ravel())
+    numeric = np.concatenate(numerics)
+    analytic = np.concatenate([g.ravel() for g in grads])
+    # Relative to the whole gradient: the rounding error of the differences
+    # (about 1e-10) would swamp entries that are themselves tiny.
+    assert np.abs(numeric).max() > 1e-3
+    assert np.abs(numeric - analytic).max() / np.abs(numeric).max() < 1e-6
+
+
+def test_shapes_are_described_in_errors():
+    with pytest.raises(ValueError, match=r"conv_layers\[2\].*larger than the 1x1"):
+        _network.build_layers((Conv2D(2), MaxPool2D(2), MaxPool2D(2)), [], 2,
+                              (2, 2, 1), "relu")
+    with pytest.raises(ValueError, match=r"conv_layers\[0\].*5x5 kernel does not fit"):
+        _network.build_layers((Conv2D(2, 5, padding="valid"),), [], 2, (4, 4, 1), "relu")
+
+
+def test_float32_and_float64_start_from_the_same_weights():
+    layers = _network.build_layers((Conv2D(2),), [3], 2, (4, 4, 1), "relu")
+    c32, _ = _network.init_params(layers, np.random.RandomState(1), np.float32)
+    c64, _ = _network.init_params(layers, np.random.RandomState(1), np.float64)
+    for a, b in zip(c32, c64):
+        np.testing.assert_array_equal(a, b.astype(np.float32))
