@@ -96,7 +96,7 @@ def _extensions():
         "cdivision": not debug,
         "embedsignature": True,
     }
-    kernel_dir = os.path.join("sklearn_cnn", "_kernels")
+    kernel_dir = os.path.join("src", "sklearn_cnn", "_kernels")
     extensions = [
         Extension(
             f"sklearn_cnn._kernels.{name}",

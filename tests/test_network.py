@@ -69,3 +69,27 @@ def test_float32_and_float64_start_from_the_same_weights():
     c64, _ = _network.init_params(layers, np.random.RandomState(1), np.float64)
     for a, b in zip(c32, c64):
         np.testing.assert_array_equal(a, b.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("pool", [MaxPool2D(2), MaxPool2D(3, 2), MaxPool2D((1, 2))],
+                         ids=["2", "3-stride2", "1x2"])
+def test_fused_conv_maxpool_matches_separate_layers(pool, activation, dtype, rng):
+    specs = (Conv2D(3, 3, 1, "same"), pool, Conv2D(4, 3, 2, "valid"), MaxPool2D(1))
+    results = []
+    for fuse in (True, False):
+        layers = _network.build_layers(specs, [4], 3, (9, 11, 2), activation, fuse=fuse)
+        assert len(layers) == (4 if fuse else 6)
+        coefs, intercepts = _network.init_params(layers, np.random.RandomState(0), dtype)
+        intercepts = [np.full(b.shape, 0.05, dtype) for b in intercepts]
+        x = rng.standard_normal((5, 9, 11, 2)).astype(dtype) if not results else x
+        loss, grads = network_loss_and_grads(
+            layers, coefs, intercepts, x, np.array([0, 1, 2, 1, 0], np.int32),
+            np.full(5, 0.2))
+        results.append((loss, grads))
+    (loss_fused, grads_fused), (loss_plain, grads_plain) = results
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss_fused, loss_plain, rtol=rtol)
+    for a, b in zip(grads_fused, grads_plain):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)

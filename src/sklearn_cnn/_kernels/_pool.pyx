@@ -32,38 +32,14 @@ def max_pool2d_forward(
 ):
     cdef intp_t n_samples = x.shape[0], width = x.shape[2], channels = x.shape[3]
     cdef intp_t out_h = out.shape[1], out_w = out.shape[2]
-    cdef intp_t row, n, oh, ow, kh, kw, c, ih, iw
-    cdef int32_t position
-    cdef const floating* src
-    cdef floating* best
-    cdef int32_t* where
-    cdef floating value
-    cdef bint take
+    cdef intp_t row, n, oh
     with nogil:
         for row in prange(n_samples * out_h, schedule="static", num_threads=n_threads):
             n = row // out_h
             oh = row % out_h
-            for ow in range(out_w):
-                best = &out[n, oh, ow, 0]
-                where = &argmax[n, oh, ow, 0]
-                ih = oh * stride_h
-                iw = ow * stride_w
-                src = &x[n, ih, iw, 0]
-                position = <int32_t> (ih * width + iw)
-                for c in range(channels):
-                    best[c] = src[c]
-                    where[c] = position
-                for kh in range(pool_h):
-                    for kw in range(pool_w):
-                        if kh == 0 and kw == 0:
-                            continue
-                        src = &x[n, ih + kh, iw + kw, 0]
-                        position = <int32_t> ((ih + kh) * width + iw + kw)
-                        for c in range(channels):
-                            value = src[c]
-                            take = value > best[c]
-                            best[c] = value if take else best[c]
-                            where[c] = position if take else where[c]
+            max_pool_rows(&x[n, 0, 0, 0], width, channels, pool_h, pool_w,
+                          stride_h, stride_w, out_w, oh, oh + 1,
+                          &out[n, 0, 0, 0], &argmax[n, 0, 0, 0])
 
 
 def max_pool2d_backward(

@@ -70,6 +70,14 @@ class ConvLayer:
         self.taps = self.kernel_h * self.kernel_w * channels
         self.samples_per_chunk = max(1, _TARGET_CHUNK_ROWS // (out_h * out_w))
         self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
+        self.pool = None
+
+    def fuse_max_pool(self, pool):
+        """Absorb the max-pool layer that follows: see ``_conv.pyx``'s notes."""
+        self.pool = pool
+        self.conv_shape = self.output_shape
+        self.output_shape = pool.output_shape
+        self.name += f" + {pool.name}"
 
     def param_shapes(self):
         return [(self.kernel_h, self.kernel_w, self.input_shape[2], self.filters),
@@ -85,10 +93,13 @@ class ConvLayer:
         self.weights_2d = weights.reshape(self.taps, self.filters)
 
     def allocate(self, batch_size, dtype, n_threads, training, first):
-        out_h, out_w, _ = self.output_shape
+        out_h, out_w, _ = self.conv_shape if self.pool else self.output_shape
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
         chunk_rows = self.samples_per_chunk * out_h * out_w
         self.cols = np.empty((n_threads, chunk_rows * self.taps), dtype=dtype)
+        if self.pool:
+            self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
+            self.conv_buffer = np.empty((n_threads, chunk_rows * self.filters), dtype)
         self.compute_grad_input = training and not first
         if training:
             n_chunks = -(-batch_size // self.samples_per_chunk)
@@ -102,6 +113,17 @@ class ConvLayer:
     def forward(self, x, n_threads):
         self.input = x
         out = self.output[: x.shape[0]]
+        if self.pool:
+            pool = self.pool
+            _conv.conv2d_maxpool_forward(
+                x, self.weights_2d, self.bias, out, self.argmax[: x.shape[0]],
+                self.cols, self.conv_buffer,
+                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
+                self.samples_per_chunk, self.activation_code, n_threads,
+            )
+            return out
         _conv.conv2d_forward(
             x, self.weights_2d, self.bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
@@ -113,6 +135,18 @@ class ConvLayer:
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
         grad_input = self.grad_input[:n] if self.compute_grad_input else self.grad_input
+        if self.pool:
+            _conv.conv2d_maxpool_backward(
+                self.input, self.weights_2d, self.output[:n], self.argmax[:n],
+                grad_output, grad_input,
+                self.grad_weights.reshape(self.taps, self.filters), self.grad_bias,
+                self.weight_partials, self.bias_partials, self.cols, self.conv_buffer,
+                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                self.samples_per_chunk, self.activation_code,
+                self.compute_grad_input, n_threads,
+            )
+            return grad_input if self.compute_grad_input else None
         _conv.conv2d_backward(
             self.input, self.weights_2d, self.output[:n], grad_output, grad_input,
             self.grad_weights.reshape(self.taps, self.filters), self.grad_bias,
@@ -283,12 +317,13 @@ def default_conv_layers():
 
 
 def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activation,
-                 auto=False):
+                 auto=False, fuse=True):
     """Resolve every layer's geometry; raise a ValueError naming the culprit.
 
     With ``auto`` (the default architecture), pooling windows shrink to fit
     maps smaller than them, so that any input size, down to one feature,
-    works.
+    works.  With ``fuse``, a max pooling right after a convolution runs
+    inside it (same results, less memory traffic).
     """
     layers = []
     shape = tuple(input_shape)
@@ -297,6 +332,12 @@ def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activat
             layer = ConvLayer(spec, shape, activation, position)
         elif isinstance(spec, (MaxPool2D, AvgPool2D)):
             layer = PoolLayer(spec, shape, position, shrink_to_fit=auto)
+            previous = layers[-1] if layers else None
+            if (fuse and layer.is_max and isinstance(previous, ConvLayer)
+                    and previous.pool is None):
+                previous.fuse_max_pool(layer)
+                shape = previous.output_shape
+                continue
         elif isinstance(spec, GlobalAvgPool2D):
             layer = GlobalAvgPoolLayer(shape)
         else:  # pragma: no cover - specs are normalised by the estimator

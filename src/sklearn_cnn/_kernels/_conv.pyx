@@ -1,0 +1,420 @@
+"""2-D convolution kernels: im2col + one GEMM per chunk of samples, NHWC.
+
+Notes
+-----
+Layout.  Feature maps are NHWC (channels last) and C-contiguous.  Then the
+im2col matrix of a *chunk of several samples* is one row-major matrix with a
+row per output pixel and a column per (kh, kw, c) tap, and the convolution
+of the whole chunk is a single GEMM against the weights stored as
+(kh, kw, c, out_channel):
+
+    out[rows, out_c] = cols[rows, taps] @ weights[taps, out_c]
+
+With channels first (NCHW) each sample needs its own thin GEMM; here the
+chunk makes the GEMM as fat as we like, and the output lands directly in
+NHWC order with no transpose.  Along a row of the input the taps of one
+kernel row are contiguous (kw, c), so im2col and col2im copy whole runs.
+
+Parallelism.  ``prange`` runs over chunks of ``samples_per_chunk`` samples;
+each thread has its own im2col buffer (row ``threadid()`` of ``cols``).  BLAS
+is called single-threaded inside (the caller limits it).  The chunk size is
+chosen by the caller from the layer's shape only, never from the thread
+count, and the weight and bias gradients are summed per chunk and then
+reduced over chunks in chunk order: the result is bitwise the same for any
+number of threads.
+
+Activation.  The layer's activation is fused: forward applies it to the
+GEMM output while it is in cache, backward first turns d loss/d output into
+d loss/d pre-activation using the derivative written in terms of the output.
+
+Max pooling.  A convolution followed by max pooling runs fused
+(``conv2d_maxpool_*``): the chunk's convolution output lives only in a
+per-thread buffer and is pooled while in cache, so the full-resolution map
+is never written to memory.  Backward needs only the pooled values and the
+argmax: the gradient reaches the conv output only at the winning positions,
+where the activation's output *is* the pooled value.
+"""
+
+from cython.parallel cimport prange, threadid
+from cython cimport floating
+from libc.string cimport memcpy, memset
+
+from ._activations cimport activate, derivative_from_output
+from ._blas cimport gemm_rowmajor
+from ._pool cimport max_pool_rows
+from ._typedefs cimport intp_t, int32_t
+
+cdef enum:
+    REDUCE_BLOCK = 4096
+
+
+cdef inline void im2col_chunk(
+    const floating* x,      # IN: first sample of the chunk, (n, H, W, C)
+    intp_t n_samples, intp_t height, intp_t width, intp_t channels,
+    intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
+    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    floating* cols,         # OUT: (n * out_h * out_w, kernel_h * kernel_w * C)
+) noexcept nogil:
+    cdef intp_t n, oh, ow, kh, ih, iw0, kw_lo, kw_hi
+    cdef intp_t run = kernel_w * channels
+    cdef const floating* sample
+    cdef floating* dst = cols
+    for n in range(n_samples):
+        sample = x + n * height * width * channels
+        for oh in range(out_h):
+            for ow in range(out_w):
+                iw0 = ow * stride_w - pad_left
+                # Taps kw in [kw_lo, kw_hi) fall inside the image.
+                kw_lo = -iw0 if iw0 < 0 else 0
+                kw_hi = width - iw0 if iw0 + kernel_w > width else kernel_w
+                if kw_hi < kw_lo:
+                    kw_hi = kw_lo
+                for kh in range(kernel_h):
+                    ih = oh * stride_h - pad_top + kh
+                    if ih < 0 or ih >= height:
+                        memset(dst, 0, run * sizeof(floating))
+                    else:
+                        if kw_lo > 0:
+                            memset(dst, 0, kw_lo * channels * sizeof(floating))
+                        if kw_hi > kw_lo:
+                            memcpy(dst + kw_lo * channels,
+                                   sample + (ih * width + iw0 + kw_lo) * channels,
+                                   (kw_hi - kw_lo) * channels * sizeof(floating))
+                        if kw_hi < kernel_w:
+                            memset(dst + kw_hi * channels, 0,
+                                   (kernel_w - kw_hi) * channels * sizeof(floating))
+                    dst += run
+
+
+cdef inline void col2im_chunk(
+    const floating* cols,   # IN: (n * out_h * out_w, kernel_h * kernel_w * C)
+    intp_t n_samples, intp_t height, intp_t width, intp_t channels,
+    intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
+    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    floating* x,            # OUT: (n, H, W, C), overwritten
+) noexcept nogil:
+    cdef intp_t n, oh, ow, kh, ih, iw0, kw_lo, kw_hi, j, count
+    cdef intp_t run = kernel_w * channels
+    cdef floating* sample
+    cdef floating* dst
+    cdef const floating* src = cols
+    memset(x, 0, n_samples * height * width * channels * sizeof(floating))
+    for n in range(n_samples):
+        sample = x + n * height * width * channels
+        for oh in range(out_h):
+            for ow in range(out_w):
+                iw0 = ow * stride_w - pad_left
+                kw_lo = -iw0 if iw0 < 0 else 0
+                kw_hi = width - iw0 if iw0 + kernel_w > width else kernel_w
+                count = (kw_hi - kw_lo) * channels
+                for kh in range(kernel_h):
+                    ih = oh * stride_h - pad_top + kh
+                    if ih >= 0 and ih < height and count > 0:
+                        dst = sample + (ih * width + iw0 + kw_lo) * channels
+                        for j in range(count):
+                            dst[j] += src[kw_lo * channels + j]
+                    src += run
+
+
+cdef struct ConvGeometry:
+    intp_t height, width, channels, out_h, out_w, out_channels, taps
+    intp_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left
+    bint pointwise
+
+
+cdef inline ConvGeometry make_geometry(
+    intp_t height, intp_t width, intp_t channels, intp_t out_h, intp_t out_w,
+    intp_t out_channels, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_top, int pad_left,
+) noexcept nogil:
+    cdef ConvGeometry g
+    g.height, g.width, g.channels = height, width, channels
+    g.out_h, g.out_w, g.out_channels = out_h, out_w, out_channels
+    g.kernel_h, g.kernel_w = kernel_h, kernel_w
+    g.stride_h, g.stride_w = stride_h, stride_w
+    g.pad_top, g.pad_left = pad_top, pad_left
+    g.taps = kernel_h * kernel_w * channels
+    # A 1x1, stride-1, unpadded convolution is a plain GEMM on the input.
+    g.pointwise = (kernel_h == 1 and kernel_w == 1 and stride_h == 1
+                   and stride_w == 1 and pad_top == 0 and pad_left == 0)
+    return g
+
+
+cdef inline void chunk_forward(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    const floating* weights, const floating* bias, int activation,
+    floating* cols,             # scratch: chunk rows * taps
+    floating* y,                # OUT: (n_samples * out_h * out_w, OC), activated
+) noexcept nogil:
+    cdef intp_t rows = n_samples * g.out_h * g.out_w
+    cdef intp_t i, o
+    cdef const floating* chunk_cols = x
+    if not g.pointwise:
+        im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
+                     g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                     g.out_h, g.out_w, cols)
+        chunk_cols = cols
+    gemm_rowmajor(c'N', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
+                  <floating> 1, chunk_cols, <int> g.taps,
+                  weights, <int> g.out_channels, <floating> 0, y, <int> g.out_channels)
+    for i in range(rows):
+        for o in range(g.out_channels):
+            y[i * g.out_channels + o] = activate(
+                y[i * g.out_channels + o] + bias[o], activation)
+
+
+cdef inline void chunk_backward(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    const floating* weights,
+    const floating* dz,         # IN: d loss/d pre-activation, (rows, OC)
+    floating* weight_partial,   # OUT: (taps, OC), this chunk's share
+    floating* cols,             # scratch: chunk rows * taps
+    bint compute_grad_input,
+    floating* grad_input,       # OUT: (n_samples, H, W, C) if compute_grad_input
+) noexcept nogil:
+    cdef intp_t rows = n_samples * g.out_h * g.out_w
+    cdef const floating* chunk_cols = x
+    if not g.pointwise:
+        im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
+                     g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                     g.out_h, g.out_w, cols)
+        chunk_cols = cols
+    # weight_partial = cols^T @ dz
+    gemm_rowmajor(c'T', c'N', <int> g.taps, <int> g.out_channels, <int> rows,
+                  <floating> 1, chunk_cols, <int> g.taps, dz, <int> g.out_channels,
+                  <floating> 0, weight_partial, <int> g.out_channels)
+    if not compute_grad_input:
+        return
+    if g.pointwise:
+        # d input = dz @ weights^T, written straight into grad_input.
+        gemm_rowmajor(c'N', c'T', <int> rows, <int> g.taps, <int> g.out_channels,
+                      <floating> 1, dz, <int> g.out_channels,
+                      weights, <int> g.out_channels, <floating> 0, grad_input,
+                      <int> g.taps)
+        return
+    # The im2col buffer is free again: reuse it for d cols.
+    gemm_rowmajor(c'N', c'T', <int> rows, <int> g.taps, <int> g.out_channels,
+                  <floating> 1, dz, <int> g.out_channels,
+                  weights, <int> g.out_channels, <floating> 0, cols, <int> g.taps)
+    col2im_chunk(cols, n_samples, g.height, g.width, g.channels, g.kernel_h,
+                 g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                 g.out_h, g.out_w, grad_input)
+
+
+cdef inline void reduce_partials(
+    floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
+    intp_t n_chunks, floating[:, ::1] grad_weights, floating[::1] grad_bias,
+    int n_threads,
+) noexcept nogil:
+    """Sum the chunks' shares in chunk order: independent of the thread count."""
+    cdef intp_t n_weights = grad_weights.shape[0] * grad_weights.shape[1]
+    cdef intp_t out_channels = grad_weights.shape[1]
+    cdef intp_t n_blocks = (n_weights + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    cdef intp_t block, e, chunk, o
+    cdef floating weight_total
+    cdef double total
+    for block in prange(n_blocks, schedule="static", num_threads=n_threads):
+        for e in range(block * REDUCE_BLOCK, min((block + 1) * REDUCE_BLOCK, n_weights)):
+            weight_total = 0
+            for chunk in range(n_chunks):
+                weight_total = weight_total + weight_partials[chunk, e]
+            grad_weights[e // out_channels, e % out_channels] = weight_total
+    for o in range(out_channels):
+        total = 0
+        for chunk in range(n_chunks):
+            total = total + bias_partials[chunk, o]
+        grad_bias[o] = <floating> total
+
+
+def conv2d_forward(
+    const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
+    const floating[:, ::1] weights,      # IN: (KH * KW * C, OC)
+    const floating[::1] bias,            # IN: (OC,)
+    floating[:, :, :, ::1] out,          # OUT: (N, OH, OW, OC), activated
+    floating[:, ::1] cols,               # scratch: (n_threads, chunk rows * taps)
+    int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_top, int pad_left,
+    int samples_per_chunk, int activation, int n_threads,
+):
+    cdef intp_t n_samples = x.shape[0]
+    cdef ConvGeometry g = make_geometry(
+        x.shape[1], x.shape[2], x.shape[3], out.shape[1], out.shape[2], out.shape[3],
+        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+    cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef intp_t chunk, start, stop
+    if n_samples == 0:
+        return
+    with nogil:
+        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = chunk * samples_per_chunk
+            stop = min(start + samples_per_chunk, n_samples)
+            chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
+                          &bias[0], activation, &cols[threadid(), 0],
+                          &out[start, 0, 0, 0])
+
+
+def conv2d_backward(
+    const floating[:, :, :, ::1] x,        # IN: (N, H, W, C), forward input
+    const floating[:, ::1] weights,        # IN: (taps, OC)
+    const floating[:, :, :, ::1] output,   # IN: (N, OH, OW, OC), forward output
+    floating[:, :, :, ::1] grad_output,    # IN/OUT: d/d output; becomes d/d pre-activation
+    floating[:, :, :, ::1] grad_input,     # OUT: (N, H, W, C) if compute_grad_input
+    floating[:, ::1] grad_weights,         # OUT: (taps, OC)
+    floating[::1] grad_bias,               # OUT: (OC,)
+    floating[:, ::1] weight_partials,      # scratch: (n_chunks, taps * OC)
+    double[:, ::1] bias_partials,          # scratch: (n_chunks, OC)
+    floating[:, ::1] cols,                 # scratch: (n_threads, chunk rows * taps)
+    int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_top, int pad_left,
+    int samples_per_chunk, int activation, bint compute_grad_input,
+    int n_threads,
+):
+    """Gradients of a fused conv + bias + activation layer.
+
+    The weight and bias gradients are sums over the batch (not means): the
+    loss kernel already scaled d loss/d output.
+    """
+    cdef intp_t n_samples = x.shape[0]
+    cdef ConvGeometry g = make_geometry(
+        x.shape[1], x.shape[2], x.shape[3], output.shape[1], output.shape[2],
+        output.shape[3], kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+    cdef intp_t pixels = g.out_h * g.out_w, out_channels = g.out_channels
+    cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef intp_t chunk, start, stop, rows, i, o
+    cdef const floating* y
+    cdef floating* dz
+    cdef double* bias_acc
+    cdef floating* input_grad
+    if n_samples == 0:
+        grad_weights[:, :] = 0
+        grad_bias[:] = 0
+        return
+    with nogil:
+        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = chunk * samples_per_chunk
+            stop = min(start + samples_per_chunk, n_samples)
+            rows = (stop - start) * pixels
+            y = &output[start, 0, 0, 0]
+            dz = &grad_output[start, 0, 0, 0]
+            bias_acc = &bias_partials[chunk, 0]
+            for o in range(out_channels):
+                bias_acc[o] = 0
+            for i in range(rows):
+                for o in range(out_channels):
+                    dz[i * out_channels + o] = dz[i * out_channels + o] * \
+                        derivative_from_output(y[i * out_channels + o], activation)
+                    bias_acc[o] += dz[i * out_channels + o]
+            input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
+            chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
+                           &weight_partials[chunk, 0], &cols[threadid(), 0],
+                           compute_grad_input, input_grad)
+        reduce_partials(weight_partials, bias_partials, n_chunks, grad_weights,
+                        grad_bias, n_threads)
+
+
+def conv2d_maxpool_forward(
+    const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
+    const floating[:, ::1] weights,      # IN: (taps, OC)
+    const floating[::1] bias,            # IN: (OC,)
+    floating[:, :, :, ::1] pooled,       # OUT: (N, PH, PW, OC)
+    int32_t[:, :, :, ::1] argmax,        # OUT: (N, PH, PW, OC), index oh * OW + ow
+    floating[:, ::1] cols,               # scratch: (n_threads, chunk rows * taps)
+    floating[:, ::1] conv_out,           # scratch: (n_threads, chunk rows * OC)
+    int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_top, int pad_left, int out_h, int out_w,
+    int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
+    int samples_per_chunk, int activation, int n_threads,
+):
+    """Convolution + bias + activation + max pooling; see the module notes."""
+    cdef intp_t n_samples = x.shape[0]
+    cdef ConvGeometry g = make_geometry(
+        x.shape[1], x.shape[2], x.shape[3], out_h, out_w, pooled.shape[3],
+        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+    cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
+    cdef intp_t image = g.out_h * g.out_w * g.out_channels
+    cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef intp_t chunk, start, stop, n
+    cdef floating* y
+    if n_samples == 0:
+        return
+    with nogil:
+        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = chunk * samples_per_chunk
+            stop = min(start + samples_per_chunk, n_samples)
+            y = &conv_out[threadid(), 0]
+            chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
+                          &bias[0], activation, &cols[threadid(), 0], y)
+            for n in range(start, stop):
+                max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
+                              pool_h, pool_w, pool_stride_h, pool_stride_w,
+                              pooled_w, 0, pooled_h, &pooled[n, 0, 0, 0],
+                              &argmax[n, 0, 0, 0])
+
+
+def conv2d_maxpool_backward(
+    const floating[:, :, :, ::1] x,            # IN: (N, H, W, C), forward input
+    const floating[:, ::1] weights,            # IN: (taps, OC)
+    const floating[:, :, :, ::1] pooled,       # IN: (N, PH, PW, OC), forward output
+    const int32_t[:, :, :, ::1] argmax,        # IN: from the forward pass
+    const floating[:, :, :, ::1] grad_pooled,  # IN: d loss/d pooled
+    floating[:, :, :, ::1] grad_input,         # OUT: (N, H, W, C) if compute_grad_input
+    floating[:, ::1] grad_weights,             # OUT: (taps, OC)
+    floating[::1] grad_bias,                   # OUT: (OC,)
+    floating[:, ::1] weight_partials,          # scratch: (n_chunks, taps * OC)
+    double[:, ::1] bias_partials,              # scratch: (n_chunks, OC)
+    floating[:, ::1] cols,                     # scratch: (n_threads, chunk rows * taps)
+    floating[:, ::1] conv_grad,                # scratch: (n_threads, chunk rows * OC)
+    int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_top, int pad_left, int out_h, int out_w,
+    int samples_per_chunk, int activation, bint compute_grad_input,
+    int n_threads,
+):
+    """Gradients of the fused conv + activation + max-pool layer."""
+    cdef intp_t n_samples = x.shape[0]
+    cdef ConvGeometry g = make_geometry(
+        x.shape[1], x.shape[2], x.shape[3], out_h, out_w, pooled.shape[3],
+        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+    cdef intp_t out_channels = g.out_channels
+    cdef intp_t pixels = g.out_h * g.out_w
+    cdef intp_t pooled_size = pooled.shape[1] * pooled.shape[2] * out_channels
+    cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef intp_t chunk, start, stop, n, e, o
+    cdef floating* dz
+    cdef floating* dz_sample
+    cdef const floating* pooled_sample
+    cdef const floating* grad_sample
+    cdef const int32_t* where
+    cdef floating delta
+    cdef double* bias_acc
+    cdef floating* input_grad
+    if n_samples == 0:
+        grad_weights[:, :] = 0
+        grad_bias[:] = 0
+        return
+    with nogil:
+        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = chunk * samples_per_chunk
+            stop = min(start + samples_per_chunk, n_samples)
+            dz = &conv_grad[threadid(), 0]
+            memset(dz, 0, (stop - start) * pixels * out_channels * sizeof(floating))
+            bias_acc = &bias_partials[chunk, 0]
+            for o in range(out_channels):
+                bias_acc[o] = 0
+            # Scatter d pooled to the winners, through the activation.
+            for n in range(start, stop):
+                dz_sample = dz + (n - start) * pixels * out_channels
+                pooled_sample = &pooled[n, 0, 0, 0]
+                grad_sample = &grad_pooled[n, 0, 0, 0]
+                where = &argmax[n, 0, 0, 0]
+                for e in range(pooled_size):
+                    o = e % out_channels
+                    delta = grad_sample[e] * derivative_from_output(
+                        pooled_sample[e], activation)
+                    dz_sample[where[e] * out_channels + o] += delta
+                    bias_acc[o] += delta
+            input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
+            chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
+                           &weight_partials[chunk, 0], &cols[threadid(), 0],
+                           compute_grad_input, input_grad)
+        reduce_partials(weight_partials, bias_partials, n_chunks, grad_weights,
+                        grad_bias, n_threads)

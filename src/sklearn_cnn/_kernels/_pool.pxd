@@ -1,0 +1,49 @@
+# Max pooling of one image, shared by the pooling kernels and the fused
+# conv + activation + max-pool kernel.
+
+from cython cimport floating
+from ._typedefs cimport intp_t, int32_t
+
+
+cdef inline void max_pool_rows(
+    const floating* x,          # IN: one image, (H, W, C)
+    intp_t width, intp_t channels,
+    intp_t pool_h, intp_t pool_w, intp_t stride_h, intp_t stride_w,
+    intp_t out_w, intp_t oh_start, intp_t oh_stop,
+    floating* out,              # OUT: the image's pooled map, (OH, OW, C)
+    int32_t* argmax,            # OUT: same shape, flat input index ih * W + iw
+) noexcept nogil:
+    """Pool output rows [oh_start, oh_stop); ties keep the first position.
+
+    Selects rather than branches, with the contiguous channel loop innermost,
+    let gcc vectorise the running maximum.
+    """
+    cdef intp_t oh, ow, kh, kw, c, ih, iw
+    cdef int32_t position
+    cdef const floating* src
+    cdef floating* best
+    cdef int32_t* where
+    cdef floating value
+    cdef bint take
+    for oh in range(oh_start, oh_stop):
+        for ow in range(out_w):
+            best = out + (oh * out_w + ow) * channels
+            where = argmax + (oh * out_w + ow) * channels
+            ih = oh * stride_h
+            iw = ow * stride_w
+            src = x + (ih * width + iw) * channels
+            position = <int32_t> (ih * width + iw)
+            for c in range(channels):
+                best[c] = src[c]
+                where[c] = position
+            for kh in range(pool_h):
+                for kw in range(pool_w):
+                    if kh == 0 and kw == 0:
+                        continue
+                    src = x + ((ih + kh) * width + iw + kw) * channels
+                    position = <int32_t> ((ih + kh) * width + iw + kw)
+                    for c in range(channels):
+                        value = src[c]
+                        take = value > best[c]
+                        best[c] = value if take else best[c]
+                        where[c] = position if take else where[c]
