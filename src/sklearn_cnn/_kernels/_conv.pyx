@@ -39,7 +39,11 @@ from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.string cimport memcpy, memset
 
-from ._activations cimport activate, derivative_from_output
+from ._activations cimport (
+    add_bias_and_activate,
+    derivative_from_output,
+    multiply_by_derivative,
+)
 from ._blas cimport gemm_rowmajor
 from ._pool cimport max_pool_rows
 from ._typedefs cimport intp_t, int32_t
@@ -55,9 +59,10 @@ cdef inline void im2col_chunk(
     intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
     floating* cols,         # OUT: (n * out_h * out_w, kernel_h * kernel_w * C)
 ) noexcept nogil:
-    cdef intp_t n, oh, ow, kh, ih, iw0, kw_lo, kw_hi
+    cdef intp_t n, oh, ow, kh, ih, iw0, kw_lo, kw_hi, j
     cdef intp_t run = kernel_w * channels
     cdef const floating* sample
+    cdef const floating* src
     cdef floating* dst = cols
     for n in range(n_samples):
         sample = x + n * height * width * channels
@@ -69,20 +74,21 @@ cdef inline void im2col_chunk(
                 kw_hi = width - iw0 if iw0 + kernel_w > width else kernel_w
                 if kw_hi < kw_lo:
                     kw_hi = kw_lo
+                # Plain loops, not memcpy/memset: the runs are often a few
+                # values long (one input channel) and a call costs more.
                 for kh in range(kernel_h):
                     ih = oh * stride_h - pad_top + kh
                     if ih < 0 or ih >= height:
-                        memset(dst, 0, run * sizeof(floating))
+                        for j in range(run):
+                            dst[j] = 0
                     else:
-                        if kw_lo > 0:
-                            memset(dst, 0, kw_lo * channels * sizeof(floating))
-                        if kw_hi > kw_lo:
-                            memcpy(dst + kw_lo * channels,
-                                   sample + (ih * width + iw0 + kw_lo) * channels,
-                                   (kw_hi - kw_lo) * channels * sizeof(floating))
-                        if kw_hi < kernel_w:
-                            memset(dst + kw_hi * channels, 0,
-                                   (kernel_w - kw_hi) * channels * sizeof(floating))
+                        src = sample + (ih * width + iw0) * channels
+                        for j in range(kw_lo * channels):
+                            dst[j] = 0
+                        for j in range(kw_lo * channels, kw_hi * channels):
+                            dst[j] = src[j]
+                        for j in range(kw_hi * channels, run):
+                            dst[j] = 0
                     dst += run
 
 
@@ -147,7 +153,6 @@ cdef inline void chunk_forward(
     floating* y,                # OUT: (n_samples * out_h * out_w, OC), activated
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
-    cdef intp_t i, o
     cdef const floating* chunk_cols = x
     if not g.pointwise:
         im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
@@ -157,10 +162,7 @@ cdef inline void chunk_forward(
     gemm_rowmajor(c'N', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
                   <floating> 1, chunk_cols, <int> g.taps,
                   weights, <int> g.out_channels, <floating> 0, y, <int> g.out_channels)
-    for i in range(rows):
-        for o in range(g.out_channels):
-            y[i * g.out_channels + o] = activate(
-                y[i * g.out_channels + o] + bias[o], activation)
+    add_bias_and_activate(y, rows, g.out_channels, bias, activation)
 
 
 cdef inline void chunk_backward(
@@ -299,10 +301,9 @@ def conv2d_backward(
             bias_acc = &bias_partials[chunk, 0]
             for o in range(out_channels):
                 bias_acc[o] = 0
+            multiply_by_derivative(dz, y, rows * out_channels, activation)
             for i in range(rows):
                 for o in range(out_channels):
-                    dz[i * out_channels + o] = dz[i * out_channels + o] * \
-                        derivative_from_output(y[i * out_channels + o], activation)
                     bias_acc[o] += dz[i * out_channels + o]
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,

@@ -12,7 +12,7 @@ same result for any thread count.  The bias gradient is summed in float64.
 from cython.parallel cimport prange
 from cython cimport floating
 
-from ._activations cimport activate, derivative_from_output
+from ._activations cimport add_bias_and_activate, multiply_by_derivative
 from ._blas cimport gemm_rowmajor
 from ._typedefs cimport intp_t
 
@@ -44,10 +44,7 @@ def dense_forward(
                           <floating> 1, &x[start, 0], <int> n_features,
                           &weights[0, 0], <int> n_outputs,
                           <floating> 0, y, <int> n_outputs)
-            for i in range(rows):
-                for o in range(n_outputs):
-                    y[i * n_outputs + o] = activate(
-                        y[i * n_outputs + o] + bias[o], activation)
+            add_bias_and_activate(y, rows, n_outputs, &bias[0], activation)
 
 
 def dense_backward(
@@ -78,8 +75,7 @@ def dense_backward(
             rows = min(ROWS_PER_CHUNK, n_samples - start)
             dz = &grad_output[start, 0]
             y = &output[start, 0]
-            for i in range(rows * n_outputs):
-                dz[i] = dz[i] * derivative_from_output(y[i], activation)
+            multiply_by_derivative(dz, y, rows * n_outputs, activation)
 
         for o in range(n_outputs):
             bias_sums[o] = 0
