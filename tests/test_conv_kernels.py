@@ -21,6 +21,9 @@ CASES = [
     ((1, 11, 2), Conv2D(3, (1, 4), 1, "same")),
     ((4, 4, 1), Conv2D(2, 5, 1, 2)),
     ((9, 6, 3), Conv2D(2, (4, 2), (3, 1), (2, 0))),
+    # Padding wider than the kernel: whole windows fall in the zeros.
+    ((3, 4, 2), Conv2D(3, 1, 1, 2)),
+    ((2, 3, 1), Conv2D(2, (2, 1), 2, (3, 4))),
 ]
 IDS = [f"{'x'.join(map(str, s))}-{c.kernel_size}-{c.stride}-{c.padding}" for s, c in CASES]
 

@@ -69,8 +69,9 @@ cdef inline void im2col_chunk(
         for oh in range(out_h):
             for ow in range(out_w):
                 iw0 = ow * stride_w - pad_left
-                # Taps kw in [kw_lo, kw_hi) fall inside the image.
-                kw_lo = -iw0 if iw0 < 0 else 0
+                # Taps kw in [kw_lo, kw_hi) fall inside the image; both stay
+                # within [0, kernel_w] even when the padding exceeds the kernel.
+                kw_lo = min(-iw0, kernel_w) if iw0 < 0 else 0
                 kw_hi = width - iw0 if iw0 + kernel_w > width else kernel_w
                 if kw_hi < kw_lo:
                     kw_hi = kw_lo
@@ -110,7 +111,7 @@ cdef inline void col2im_chunk(
         for oh in range(out_h):
             for ow in range(out_w):
                 iw0 = ow * stride_w - pad_left
-                kw_lo = -iw0 if iw0 < 0 else 0
+                kw_lo = min(-iw0, kernel_w) if iw0 < 0 else 0
                 kw_hi = width - iw0 if iw0 + kernel_w > width else kernel_w
                 count = (kw_hi - kw_lo) * channels
                 for kh in range(kernel_h):
