@@ -309,9 +309,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 as_layer_spec(entry, i) for i, entry in enumerate(self.conv_layers))
             auto = False
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
-        if hidden.ndim != 1 or not np.issubdtype(hidden.dtype, np.integer) and not (
-            hidden.size == 0
-        ):
+        if hidden.ndim != 1 or (hidden.size and not np.issubdtype(hidden.dtype, np.integer)):
             raise ValueError(
                 "hidden_layer_sizes must be an int or a 1-D sequence of ints, got "
                 f"{self.hidden_layer_sizes!r}.")
@@ -331,13 +329,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 "image_shape must be None, (height, width) or (channels, height, "
                 f"width) with positive ints, got {shape!r}.")
 
-    def _build_network(self, n_classes, dtype):
+    def _build_network(self, n_classes):
         conv_specs, auto, hidden = self._validate_architecture()
         channels, height, width = self.image_shape_
-        layers = _network.build_layers(
+        return _network.build_layers(
             conv_specs, hidden, n_classes, (height, width, channels),
             self.activation, auto=auto)
-        return layers
 
     def _validate_input(self, X, reset):
         X, array_shape = split_image_array(X)
@@ -383,7 +380,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if first_pass:
             self._random_state = rng
             n_classes = len(self.classes_)
-            layers = self._build_network(n_classes, X.dtype)
+            layers = self._build_network(n_classes)
             self.coefs_, self.intercepts_ = _network.init_params(layers, rng, X.dtype)
             self.n_outputs_ = n_classes
             self.n_layers_ = len(layers) + 1
@@ -405,7 +402,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         else:
             if not hasattr(self, "_random_state"):
                 self._random_state = rng
-            layers = self._build_network(len(self.classes_), X.dtype)
+            layers = self._build_network(len(self.classes_))
             if self.coefs_[0].dtype != X.dtype:
                 self.coefs_ = [c.astype(X.dtype) for c in self.coefs_]
                 self.intercepts_ = [b.astype(X.dtype) for b in self.intercepts_]
@@ -602,7 +599,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X, n_threads):
         """Logits for validated 2-D X, in bounded-memory batches."""
-        layers = self._build_network(len(self.classes_), X.dtype)
+        layers = self._build_network(len(self.classes_))
         coefs, intercepts = self.coefs_, self.intercepts_
         if coefs[0].dtype != X.dtype:
             coefs = [c.astype(X.dtype) for c in coefs]

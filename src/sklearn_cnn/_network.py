@@ -30,10 +30,6 @@ def _pair(value):
     return (value, value) if np.isscalar(value) else tuple(int(v) for v in value)
 
 
-def _describe(shape):
-    return "x".join(str(s) for s in shape)
-
-
 class ConvLayer:
     """Convolution + bias + activation, fused."""
 
@@ -350,13 +346,6 @@ def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activat
         n_inputs = size
     layers.append(DenseLayer(n_inputs, n_outputs, "identity"))
     return layers
-
-
-def describe_shapes(layers, input_shape):
-    """One line per layer with its output shape, for error messages."""
-    lines = [f"input {_describe(input_shape)}"]
-    lines += [f"{layer.name} -> {_describe(layer.output_shape)}" for layer in layers]
-    return "; ".join(lines)
 
 
 def init_params(layers, rng, dtype):

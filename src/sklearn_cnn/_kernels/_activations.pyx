@@ -10,8 +10,6 @@ from cython cimport floating
 from ._activations cimport activate, derivative_from_output
 from ._typedefs cimport intp_t
 
-LEAKY_RELU_SLOPE = 0.01
-
 # Elements per parallel block: large enough to amortise scheduling.
 cdef enum:
     BLOCK = 8192

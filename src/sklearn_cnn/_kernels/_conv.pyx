@@ -37,7 +37,7 @@ where the activation's output *is* the pooled value.
 
 from cython.parallel cimport prange, threadid
 from cython cimport floating
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from ._activations cimport (
     add_bias_and_activate,
