@@ -163,10 +163,20 @@ def _same_padding(size, kernel, stride):
     return total // 2, total - total // 2
 
 
-class PoolLayer:
-    """Max or average pooling with windows inside the map."""
+class _ParameterFreeLayer:
+    """Output and input-gradient buffers of a layer without parameters."""
 
     has_params = False
+
+    def allocate(self, batch_size, dtype, n_threads, training, first):
+        self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
+        self.compute_grad_input = training and not first
+        if self.compute_grad_input:
+            self.grad_input = np.empty((batch_size, *self.input_shape), dtype=dtype)
+
+
+class PoolLayer(_ParameterFreeLayer):
+    """Max or average pooling with windows inside the map."""
 
     def __init__(self, spec, input_shape, position, shrink_to_fit=False):
         height, width, channels = input_shape
@@ -191,12 +201,9 @@ class PoolLayer:
         self.name = f"{kind}({pool_h}x{pool_w})"
 
     def allocate(self, batch_size, dtype, n_threads, training, first):
-        self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
+        super().allocate(batch_size, dtype, n_threads, training, first)
         if self.is_max:
             self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
-        self.compute_grad_input = training and not first
-        if self.compute_grad_input:
-            self.grad_input = np.empty((batch_size, *self.input_shape), dtype=dtype)
 
     def forward(self, x, n_threads):
         n = x.shape[0]
@@ -222,21 +229,13 @@ class PoolLayer:
         return grad_input
 
 
-class GlobalAvgPoolLayer:
+class GlobalAvgPoolLayer(_ParameterFreeLayer):
     """Channel means over the whole map; output kept 4-D as 1x1xC."""
-
-    has_params = False
 
     def __init__(self, input_shape):
         self.input_shape = input_shape
         self.output_shape = (1, 1, input_shape[2])
         self.name = "GlobalAvgPool2D"
-
-    def allocate(self, batch_size, dtype, n_threads, training, first):
-        self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
-        self.compute_grad_input = training and not first
-        if self.compute_grad_input:
-            self.grad_input = np.empty((batch_size, *self.input_shape), dtype=dtype)
 
     def forward(self, x, n_threads):
         n = x.shape[0]

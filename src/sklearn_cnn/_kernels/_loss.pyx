@@ -11,6 +11,18 @@ from libc.math cimport exp, log
 from ._typedefs cimport intp_t, int32_t
 
 
+cdef inline double log_sum_exp(const floating* row, intp_t n_classes) noexcept nogil:
+    """log(sum(exp(row))), shifted by the row's maximum so exp never overflows."""
+    cdef double top = row[0], total = 0
+    cdef intp_t k
+    for k in range(1, n_classes):
+        if row[k] > top:
+            top = row[k]
+    for k in range(n_classes):
+        total = total + exp(row[k] - top)
+    return top + log(total)
+
+
 def softmax_cross_entropy(
     floating[:, ::1] logits,             # IN/OUT: (N, K); becomes d loss/d logits
     const int32_t[::1] labels,           # IN: (N,) class indices in [0, K)
@@ -24,20 +36,13 @@ def softmax_cross_entropy(
     """
     cdef intp_t n_samples = logits.shape[0], n_classes = logits.shape[1]
     cdef intp_t i, k
-    cdef double top, total, log_total, p
+    cdef double log_total, p
     with nogil:
         for i in prange(n_samples, schedule="static", num_threads=n_threads):
-            top = logits[i, 0]
-            for k in range(1, n_classes):
-                if logits[i, k] > top:
-                    top = logits[i, k]
-            total = 0
+            log_total = log_sum_exp(&logits[i, 0], n_classes)
+            sample_losses[i] = weights[i] * (log_total - logits[i, labels[i]])
             for k in range(n_classes):
-                total = total + exp(logits[i, k] - top)
-            log_total = log(total)
-            sample_losses[i] = weights[i] * (top + log_total - logits[i, labels[i]])
-            for k in range(n_classes):
-                p = exp(logits[i, k] - top - log_total)
+                p = exp(logits[i, k] - log_total)
                 if k == labels[i]:
                     p = p - 1
                 logits[i, k] = <floating> (weights[i] * p)
@@ -49,15 +54,9 @@ def softmax(
 ):
     cdef intp_t n_samples = logits.shape[0], n_classes = logits.shape[1]
     cdef intp_t i, k
-    cdef double top, total
+    cdef double log_total
     with nogil:
         for i in prange(n_samples, schedule="static", num_threads=n_threads):
-            top = logits[i, 0]
-            for k in range(1, n_classes):
-                if logits[i, k] > top:
-                    top = logits[i, k]
-            total = 0
+            log_total = log_sum_exp(&logits[i, 0], n_classes)
             for k in range(n_classes):
-                total = total + exp(logits[i, k] - top)
-            for k in range(n_classes):
-                logits[i, k] = <floating> (exp(logits[i, k] - top) / total)
+                logits[i, k] = <floating> exp(logits[i, k] - log_total)
