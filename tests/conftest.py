@@ -1,3 +1,9 @@
+import os
+
+# Before scipy is imported anywhere: scikit-learn's array-API checks need it,
+# and without it they are skipped.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 

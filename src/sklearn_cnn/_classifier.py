@@ -1,15 +1,22 @@
 """CNNClassifier: a convolutional network with MLPClassifier's conventions."""
 
+import math
 import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import log_softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    _fit_context,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state, compute_class_weight, gen_batches
+from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -34,7 +41,7 @@ from .layers import ACTIVATIONS, as_layer_spec
 _PREDICT_BATCH_SIZE = 256
 
 
-class CNNClassifier(ClassifierMixin, BaseEstimator):
+class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstimator):
     """Convolutional neural network classifier.
 
     A stack of convolution and pooling layers, then fully connected hidden
@@ -126,6 +133,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     n_iter_no_change : int, default=10
         Epochs without an improvement of at least ``tol`` before stopping.
+
+    dropout : float, default=0.0
+        Share of each hidden dense layer's outputs zeroed at random in each
+        training step (inverted dropout; nothing is dropped in predict or
+        transform).
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, ``{label: weight}``; "balanced"
+        uses ``n_samples / (n_classes * np.bincount(y))``.  Multiplies
+        ``sample_weight``.  "balanced" is not supported by ``partial_fit``.
 
     image_shape : tuple of int or None, default=None
         How each row of a 2-D ``X`` is read: ``(height, width)`` or
@@ -221,6 +238,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
         ],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
         "image_shape": [tuple, list, None],
     }
 
@@ -250,6 +269,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        dropout=0.0,
+        class_weight=None,
         image_shape=None,
     ):
         self.conv_layers = conv_layers
@@ -275,6 +296,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.class_weight = class_weight
         self.image_shape = image_shape
 
     # ------------------------------------------------------------------ fit
@@ -334,7 +357,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         channels, height, width = self.image_shape_
         return _network.build_layers(
             conv_specs, hidden, n_classes, (height, width, channels),
-            self.activation, auto=auto)
+            self.activation, auto=auto, dropout=self.dropout,
+            rng=getattr(self, "_random_state", None))
 
     def _validate_input(self, X, reset):
         X, array_shape = split_image_array(X)
@@ -375,10 +399,22 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                     f"y contains labels {unseen.tolist()} not among the classes "
                     f"{self.classes_.tolist()} the model was fitted with.")
         y_index = np.searchsorted(self.classes_, y).astype(np.int32)
+        if self.class_weight is not None:
+            if incremental and isinstance(self.class_weight, str):
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit: the "
+                    "class frequencies of the whole data are unknown. Pass a dict "
+                    "{label: weight} instead.")
+            per_class = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=self.classes_[y_index])
+            per_sample = per_class[y_index]
+            sample_weight = per_sample if sample_weight is None else \
+                sample_weight * per_sample
 
-        rng = check_random_state(self.random_state)
+        if first_pass or not hasattr(self, "_random_state"):
+            self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._random_state = rng
+            rng = self._random_state
             n_classes = len(self.classes_)
             layers = self._build_network(n_classes)
             self.coefs_, self.intercepts_ = _network.init_params(layers, rng, X.dtype)
@@ -400,8 +436,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 self.best_validation_score_ = None
                 self.best_loss_ = np.inf
         else:
-            if not hasattr(self, "_random_state"):
-                self._random_state = rng
             layers = self._build_network(len(self.classes_))
             if self.coefs_[0].dtype != X.dtype:
                 self.coefs_ = [c.astype(X.dtype) for c in self.coefs_]
@@ -597,22 +631,25 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def _logits(self, X, n_threads):
-        """Logits for validated 2-D X, in bounded-memory batches."""
+    def _logits(self, X, n_threads, n_layers=None):
+        """Output of the first ``n_layers`` (all: the logits) for validated 2-D
+        X, flattened per sample, computed in bounded-memory batches."""
         layers = self._build_network(len(self.classes_))
         coefs, intercepts = self.coefs_, self.intercepts_
         if coefs[0].dtype != X.dtype:
             coefs = [c.astype(X.dtype) for c in coefs]
             intercepts = [b.astype(X.dtype) for b in intercepts]
         network = _network.Network(layers, coefs, intercepts)
-        batch_size = min(_PREDICT_BATCH_SIZE, X.shape[0])
+        batch_size = max(1, min(_PREDICT_BATCH_SIZE, X.shape[0]))
         network.allocate(batch_size, X.dtype, n_threads, training=False)
-        logits = np.empty((X.shape[0], len(self.classes_)), dtype=X.dtype)
+        width = math.prod(layers[(n_layers or len(layers)) - 1].output_shape)
+        out = np.empty((X.shape[0], width), dtype=X.dtype)
         with single_threaded_blas():
             for batch in gen_batches(X.shape[0], batch_size):
                 x_batch = to_nhwc(X[batch], self.image_shape_)
-                logits[batch] = network.forward(x_batch, n_threads)
-        return logits
+                result = network.forward(x_batch, n_threads, n_layers)
+                out[batch] = result.reshape(result.shape[0], -1)
+        return out
 
     def _predict_logits(self, X):
         check_is_fitted(self)
@@ -666,12 +703,69 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
             Predicted labels, taken from ``classes_``.
         """
-        return self.classes_[self._predict_logits(X).argmax(axis=1)]
+        logits = self._predict_logits(X)
+        return self.classes_[logits.argmax(axis=1)]
+
+    def transform(self, X):
+        """Features of the last hidden layer: what the output layer sees.
+
+        Use the fitted network as a feature extractor, e.g. before another
+        estimator in a Pipeline.  Dropout is off.
+
+        Parameters
+        ----------
+        X : array-like
+            Images (see ``image_shape``).
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out)
+            Activations of the last hidden dense layer (of the flattened
+            convolutional part when ``hidden_layer_sizes`` is empty); same
+            dtype as the model.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        layers = self._build_network(len(self.classes_))
+        # Every layer but the output layer (and the dropout before it).
+        n_layers = len(layers) - 1
+        while n_layers and isinstance(layers[n_layers - 1], _network.DropoutLayer):
+            n_layers -= 1
+        if n_layers == 0:
+            return np.ascontiguousarray(X)
+        return self._logits(X, effective_n_threads(), n_layers)
+
+    def fit_transform(self, X, y, sample_weight=None):
+        """Fit the model, then return ``transform(X)``.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images (see ``image_shape``).
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out)
+            The last hidden layer's activations for X.
+        """
+        return self.fit(X, y, sample_weight=sample_weight).transform(X)
+
+    @property
+    def _n_features_out(self):
+        """Width of ``transform``'s output, for ``get_feature_names_out``."""
+        return self.coefs_[-1].shape[0]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
+        # transform() extracts features, so scikit-learn's transformer checks
+        # apply too; the model's dtype (float32 or float64) is kept.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
         return tags
 
 

@@ -253,6 +253,41 @@ class GlobalAvgPoolLayer(_ParameterFreeLayer):
         return grad_input
 
 
+class DropoutLayer(_ParameterFreeLayer):
+    """Inverted dropout: in training, zero each value with probability ``rate``
+    and scale the rest by ``1 / (1 - rate)``; the identity otherwise.
+
+    The mask is drawn with NumPy from the estimator's random state, one array
+    per batch, so it does not depend on the thread count.
+    """
+
+    def __init__(self, n_features, rate, rng):
+        self.input_shape = self.output_shape = (n_features,)
+        self.rate = rate
+        self.rng = rng
+        self.name = f"Dropout({rate:g})"
+
+    def allocate(self, batch_size, dtype, n_threads, training, first):
+        super().allocate(batch_size, dtype, n_threads, training, first)
+        self.training = training
+        if training:
+            self.mask = np.empty((batch_size, *self.output_shape), dtype=dtype)
+
+    def forward(self, x, n_threads):
+        if not self.training:
+            return x
+        n = x.shape[0]
+        mask = self.mask[:n]
+        np.greater_equal(self.rng.random_sample(mask.shape), self.rate, out=mask,
+                         casting="unsafe")
+        mask *= 1 / (1 - self.rate)
+        return np.multiply(x, mask, out=self.output[:n])
+
+    def backward(self, grad_output, n_threads):
+        n = grad_output.shape[0]
+        return np.multiply(grad_output, self.mask[:n], out=self.grad_input[:n])
+
+
 class DenseLayer:
     """Fully connected + bias + activation, fused; input flattened (NHWC order)."""
 
@@ -312,13 +347,14 @@ def default_conv_layers():
 
 
 def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activation,
-                 auto=False, fuse=True):
+                 auto=False, fuse=True, dropout=0.0, rng=None):
     """Resolve every layer's geometry; raise a ValueError naming the culprit.
 
     With ``auto`` (the default architecture), pooling windows shrink to fit
     maps smaller than them, so that any input size, down to one feature,
     works.  With ``fuse``, a max pooling right after a convolution runs
-    inside it (same results, less memory traffic).
+    inside it (same results, less memory traffic).  With ``dropout`` > 0, a
+    dropout layer drawing from ``rng`` follows each hidden dense layer.
     """
     layers = []
     shape = tuple(input_shape)
@@ -342,6 +378,8 @@ def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activat
     n_inputs = math.prod(shape)
     for size in hidden_layer_sizes:
         layers.append(DenseLayer(n_inputs, size, activation))
+        if dropout > 0:
+            layers.append(DropoutLayer(size, dropout, rng))
         n_inputs = size
     layers.append(DenseLayer(n_inputs, n_outputs, "identity"))
     return layers
@@ -384,9 +422,10 @@ class Network:
         for index, layer in enumerate(self.layers):
             layer.allocate(batch_size, dtype, n_threads, training, first=index == 0)
 
-    def forward(self, x, n_threads):
-        """Logits for the NHWC batch ``x``; a view of an internal buffer."""
-        for layer in self.layers:
+    def forward(self, x, n_threads, n_layers=None):
+        """Output of the first ``n_layers`` (all: the logits) for the NHWC batch
+        ``x``; a view of an internal buffer."""
+        for layer in self.layers[:n_layers]:
             x = layer.forward(x, n_threads)
         return x
 
