@@ -93,3 +93,36 @@ def test_fused_conv_maxpool_matches_separate_layers(pool, activation, dtype, rng
     np.testing.assert_allclose(loss_fused, loss_plain, rtol=rtol)
     for a, b in zip(grads_fused, grads_plain):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
+
+
+def test_dropout_gradient_by_finite_differences(rng):
+    """With the mask held fixed (same random state each pass), the dropout
+    network's gradient matches central differences."""
+    layers = _network.build_layers((Conv2D(2),), [6, 5], 3, (3, 3, 1), "tanh",
+                                   dropout=0.4, rng=np.random.RandomState(0))
+    assert sum(isinstance(layer, _network.DropoutLayer) for layer in layers) == 2
+    dropouts = [layer for layer in layers if isinstance(layer, _network.DropoutLayer)]
+    coefs, intercepts = _network.init_params(layers, rng, np.float64)
+    x = rng.standard_normal((4, 3, 3, 1))
+    labels = np.array([0, 2, 1, 2], dtype=np.int32)
+    weights = np.full(4, 0.25)
+
+    def loss_and_grads():
+        for layer in dropouts:
+            layer.rng = np.random.RandomState(7)
+        return network_loss_and_grads(layers, coefs, intercepts, x, labels, weights)
+
+    _, grads = loss_and_grads()
+    assert (dropouts[0].mask == 0).any() and (dropouts[0].mask > 1).any()
+    eps = 1e-6
+    for param, analytic in zip(coefs + intercepts, grads):
+        numeric = np.empty_like(param)
+        for i in np.ndindex(param.shape):
+            saved = param[i]
+            param[i] = saved + eps
+            up, _ = loss_and_grads()
+            param[i] = saved - eps
+            down, _ = loss_and_grads()
+            param[i] = saved
+            numeric[i] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
