@@ -214,6 +214,7 @@ cdef inline void reduce_partials(
     cdef intp_t out_channels = grad_weights.shape[1]
     cdef intp_t n_blocks = (n_weights + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     cdef intp_t block, e, chunk, o
+    cdef floating* flat_grad = &grad_weights[0, 0]
     cdef floating weight_total
     cdef double total
     for block in prange(n_blocks, schedule="static", num_threads=n_threads):
@@ -221,7 +222,7 @@ cdef inline void reduce_partials(
             weight_total = 0
             for chunk in range(n_chunks):
                 weight_total = weight_total + weight_partials[chunk, e]
-            grad_weights[e // out_channels, e % out_channels] = weight_total
+            flat_grad[e] = weight_total
     for o in range(out_channels):
         total = 0
         for chunk in range(n_chunks):
@@ -378,9 +379,9 @@ def conv2d_maxpool_backward(
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
     cdef intp_t out_channels = g.out_channels
     cdef intp_t pixels = g.out_h * g.out_w
-    cdef intp_t pooled_size = pooled.shape[1] * pooled.shape[2] * out_channels
+    cdef intp_t pooled_positions = pooled.shape[1] * pooled.shape[2]
     cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t chunk, start, stop, n, e, o
+    cdef intp_t chunk, start, stop, n, e, o, position
     cdef floating* dz
     cdef floating* dz_sample
     cdef const floating* pooled_sample
@@ -408,12 +409,13 @@ def conv2d_maxpool_backward(
                 pooled_sample = &pooled[n, 0, 0, 0]
                 grad_sample = &grad_pooled[n, 0, 0, 0]
                 where = &argmax[n, 0, 0, 0]
-                for e in range(pooled_size):
-                    o = e % out_channels
-                    delta = grad_sample[e] * derivative_from_output(
-                        pooled_sample[e], activation)
-                    dz_sample[where[e] * out_channels + o] += delta
-                    bias_acc[o] += delta
+                for position in range(pooled_positions):
+                    for o in range(out_channels):
+                        e = position * out_channels + o
+                        delta = grad_sample[e] * derivative_from_output(
+                            pooled_sample[e], activation)
+                        dz_sample[where[e] * out_channels + o] += delta
+                        bias_acc[o] += delta
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],

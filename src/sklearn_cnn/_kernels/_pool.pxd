@@ -4,6 +4,12 @@
 from cython cimport floating
 from ._typedefs cimport intp_t, int32_t
 
+cdef extern from "_running_max.h":
+    void running_max_float(const float* src, float* best, int32_t* where,
+                           int32_t position, intp_t n) noexcept nogil
+    void running_max_double(const double* src, double* best, int32_t* where,
+                            int32_t position, intp_t n) noexcept nogil
+
 
 cdef inline void max_pool_rows(
     const floating* x,          # IN: one image, (H, W, C)
@@ -15,16 +21,14 @@ cdef inline void max_pool_rows(
 ) noexcept nogil:
     """Pool output rows [oh_start, oh_stop); ties keep the first position.
 
-    Selects rather than branches, with the contiguous channel loop innermost,
-    let gcc vectorise the running maximum.
+    The contiguous channel loop is innermost and lives in C
+    (``_running_max.h``), where gcc vectorises it.
     """
     cdef intp_t oh, ow, kh, kw, c, ih, iw
     cdef int32_t position
     cdef const floating* src
     cdef floating* best
     cdef int32_t* where
-    cdef floating value
-    cdef bint take
     for oh in range(oh_start, oh_stop):
         for ow in range(out_w):
             best = out + (oh * out_w + ow) * channels
@@ -42,8 +46,7 @@ cdef inline void max_pool_rows(
                         continue
                     src = x + ((ih + kh) * width + iw + kw) * channels
                     position = <int32_t> ((ih + kh) * width + iw + kw)
-                    for c in range(channels):
-                        value = src[c]
-                        take = value > best[c]
-                        best[c] = value if take else best[c]
-                        where[c] = position if take else where[c]
+                    if floating is float:
+                        running_max_float(src, best, where, position, channels)
+                    else:
+                        running_max_double(src, best, where, position, channels)
