@@ -15,7 +15,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, compute_class_weight, gen_batches
+from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import (
@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _network
+from . import _network, _network_pool
 from ._input import resolve_image_shape, split_image_array, to_nhwc
 from ._kernels import _loss
 from ._optimizers import AdamOptimizer, SGDOptimizer
@@ -361,6 +361,8 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
             rng=getattr(self, "_random_state", None))
 
     def _validate_input(self, X, reset):
+        if not reset and self._is_valid_plain_array(X):
+            return X
         X, array_shape = split_image_array(X)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
                           order="C")
@@ -373,6 +375,22 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
                 f"X holds images of shape {array_shape} (channels, height, width) "
                 f"but the model was fitted on {self.image_shape_}.")
         return X
+
+    def _is_valid_plain_array(self, X):
+        """Fast path of predict's validation, for what validate_data would
+        return unchanged: a finite, C-ordered float ndarray of the fitted
+        width from a model fitted without feature names.  It saves ~100 us,
+        half the time of a single-image prediction."""
+        return (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in (np.float32, np.float64)
+            and X.flags.c_contiguous
+            and X.shape[0] >= 1
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+            and bool(np.isfinite(X).all())
+        )
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         first_pass = not hasattr(self, "coefs_") or (
@@ -501,7 +519,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
                         sample_idx = self._random_state.permutation(n_samples)
                     last_good = [p.copy() for p in params]
                     accumulated_loss = 0.0
-                    for batch in gen_batches(n_samples, batch_size):
+                    for batch in _batches(n_samples, batch_size):
                         idx = sample_idx[batch]
                         weights = sample_weight[idx]
                         weight_sum = weights.sum()
@@ -634,27 +652,33 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
     def _logits(self, X, n_threads, n_layers=None):
         """Output of the first ``n_layers`` (all: the logits) for validated 2-D
         X, flattened per sample, computed in bounded-memory batches."""
-        layers = self._build_network(len(self.classes_))
-        coefs, intercepts = self.coefs_, self.intercepts_
-        if coefs[0].dtype != X.dtype:
-            coefs = [c.astype(X.dtype) for c in coefs]
-            intercepts = [b.astype(X.dtype) for b in intercepts]
-        network = _network.Network(layers, coefs, intercepts)
         batch_size = max(1, min(_PREDICT_BATCH_SIZE, X.shape[0]))
-        network.allocate(batch_size, X.dtype, n_threads, training=False)
+        params = self.coefs_ + self.intercepts_
+        key = (tuple(map(id, params)), X.dtype, n_threads, batch_size)
+        network = _network_pool.acquire(self, key)
+        if network is None:
+            if params[0].dtype != X.dtype:
+                params = [p.astype(X.dtype) for p in params]
+            n_coefs = len(self.coefs_)
+            network = _network.Network(self._build_network(len(self.classes_)),
+                                       params[:n_coefs], params[n_coefs:])
+            network.allocate(batch_size, X.dtype, n_threads, training=False)
+        layers = network.layers
         width = math.prod(layers[(n_layers or len(layers)) - 1].output_shape)
         out = np.empty((X.shape[0], width), dtype=X.dtype)
         with single_threaded_blas():
-            for batch in gen_batches(X.shape[0], batch_size):
+            for batch in _batches(X.shape[0], batch_size):
                 x_batch = to_nhwc(X[batch], self.image_shape_)
                 result = network.forward(x_batch, n_threads, n_layers)
                 out[batch] = result.reshape(result.shape[0], -1)
+        _network_pool.release(self, key, network)
         return out
 
-    def _predict_logits(self, X):
-        check_is_fitted(self)
+    def _predict_logits(self, X, n_threads):
+        if not hasattr(self, "coefs_"):
+            check_is_fitted(self)  # raises NotFittedError with the usual message
         X = self._validate_input(X, reset=False)
-        return self._logits(X, effective_n_threads())
+        return self._logits(X, n_threads)
 
     def predict_proba(self, X):
         """Probability of each class.
@@ -670,8 +694,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
             Class probabilities, in the order of ``classes_``; float32 for
             float32 X, else float64.
         """
-        logits = self._predict_logits(X)
-        _loss.softmax(logits, effective_n_threads())
+        n_threads = effective_n_threads()
+        logits = self._predict_logits(X, n_threads)
+        _loss.softmax(logits, n_threads)
         return logits
 
     def predict_log_proba(self, X):
@@ -688,7 +713,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
             Computed from the logits directly, so it is finite even where a
             probability underflows to zero.
         """
-        return log_softmax(self._predict_logits(X), axis=1)
+        return log_softmax(self._predict_logits(X, effective_n_threads()), axis=1)
 
     def predict(self, X):
         """Predict class labels.
@@ -703,7 +728,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         y : ndarray of shape (n_samples,)
             Predicted labels, taken from ``classes_``.
         """
-        logits = self._predict_logits(X)
+        logits = self._predict_logits(X, effective_n_threads())
         return self.classes_[logits.argmax(axis=1)]
 
     def transform(self, X):
@@ -767,6 +792,16 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         # apply too; the model's dtype (float32 or float64) is kept.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
         return tags
+
+
+def _batches(n_samples, batch_size):
+    """Consecutive slices of ``batch_size`` (the last may be shorter).
+
+    sklearn.utils.gen_batches does the same but validates its arguments on
+    every call, which costs ~100 us: a third of a single-image prediction.
+    """
+    return (slice(start, min(start + batch_size, n_samples))
+            for start in range(0, n_samples, batch_size))
 
 
 def _weighted_log_loss(logits, y, sample_weight):
