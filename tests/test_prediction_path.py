@@ -1,0 +1,107 @@
+"""The fast prediction path: pooled networks, quick validation, BLAS limit."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info
+
+from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D, _network_pool
+from sklearn_cnn._threads import single_threaded_blas
+
+
+@pytest.fixture
+def fitted(rng):
+    X = rng.rand(60, 36).astype(np.float32)
+    y = rng.randint(0, 3, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CNNClassifier((Conv2D(4), MaxPool2D()), (8,), max_iter=2,
+                            random_state=0).fit(X, y)
+    return clf, X, y
+
+
+def test_networks_are_reused_and_renewed_after_refit(fitted):
+    clf, X, y = fitted
+    first = clf.predict_proba(X)
+    assert clf in _network_pool._pools
+    (key,) = _network_pool._pools[clf]
+    network = _network_pool._pools[clf][key][0]
+    np.testing.assert_array_equal(clf.predict_proba(X), first)
+    assert _network_pool._pools[clf][key][0] is network
+    # partial_fit updates the arrays in place: the pooled network sees it.
+    clf.partial_fit(X, y)
+    pooled = clf.predict_proba(X)
+    assert not np.array_equal(pooled, first)
+    del _network_pool._pools[clf]  # a freshly built network must agree
+    np.testing.assert_array_equal(clf.predict_proba(X), pooled)
+    # A new fit makes new arrays: the old networks are dropped.
+    clf.fit(X, y)
+    clf.predict_proba(X)
+    assert key not in _network_pool._pools[clf]
+
+
+def test_pool_does_not_change_the_estimator(fitted):
+    clf, X, _ = fitted
+    before = dict(vars(clf))
+    clf.predict(X)
+    assert vars(clf).keys() == before.keys()
+
+
+@pytest.mark.parametrize("bad", [
+    lambda X: np.where(X > 0.5, np.nan, X),
+    lambda X: X[:, :35],
+    lambda X: X.astype(np.int64),
+    lambda X: np.asfortranarray(X),
+], ids=["nan", "width", "int", "fortran"])
+def test_quick_validation_hands_odd_inputs_to_sklearn(bad, fitted):
+    clf, X, _ = fitted
+    converted = bad(X.copy())
+    if np.isnan(converted).any() if converted.dtype.kind == "f" else False:
+        with pytest.raises(ValueError, match="NaN"):
+            clf.predict(converted)
+    elif converted.shape[1] != X.shape[1]:
+        with pytest.raises(ValueError, match="features"):
+            clf.predict(converted)
+    else:
+        expected = clf.predict_proba(np.ascontiguousarray(converted, dtype=np.float64))
+        np.testing.assert_allclose(clf.predict_proba(converted), expected, rtol=1e-6)
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpool_info()
+            if info["user_api"] == "blas"]
+
+
+def test_blas_limit_is_restored_even_under_concurrency():
+    before = blas_threads()
+    errors = []
+    barrier = threading.Barrier(4)
+
+    def worker():
+        try:
+            barrier.wait()
+            for _ in range(200):
+                with single_threaded_blas():
+                    assert set(blas_threads()) == {1}
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert blas_threads() == before
+
+
+def test_blas_limit_nests():
+    before = blas_threads()
+    with single_threaded_blas():
+        with single_threaded_blas():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
