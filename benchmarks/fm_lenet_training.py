@@ -1,87 +1,49 @@
-"""Training speed and accuracy of FM-LeNet on Fashion-MNIST: ours vs PyTorch.
+"""Training time per epoch of FM-LeNet on Fashion-MNIST: ours vs PyTorch.
 
 FM-LeNet (DESIGN.md): conv 1->32 3x3 same, ReLU, max-pool 2; conv 32->64 3x3
 same, ReLU, max-pool 2; dense 3136->128, ReLU; dense 128->10.  Adam, lr 1e-3,
-batch 128, float32, the same thread count for both.  Epochs alternate
-between the two frameworks so that drift of the shared host hits both alike.
+batch 128, float32, the same data and thread count for every framework.
+Within a thread count the frameworks take turns epoch by epoch, so drift of
+the shared host hits all alike.  skorch runs where installed, and
+scikit-learn's MLPClassifier (256, 128) gives context.
 
-    python benchmarks/fm_lenet_training.py --threads 2 --epochs 5
+    python benchmarks/fm_lenet_training.py --threads 1,2 --epochs 5
 
-Needs Fashion-MNIST (apt-get install -y dataset-fashion-mnist) and, for the
-reference, PyTorch (pip install torch==2.13.0); without it only ours runs.
+Reports per thread count: median (min-max) seconds per epoch, GFLOP/s and
+share of the float32 GEMM peak measured in the same run, ratios to PyTorch,
+test accuracy after the last epoch, then the 1 -> N thread speed-ups.
 """
 
 import argparse
-import os
 import statistics
 import time
 import warnings
 
 import numpy as np
-
-# Forward FLOPs per image (multiply-adds count 2), training ~ 3x forward.
-FORWARD_FLOPS = 2 * (28 * 28 * 9 * 32 + 14 * 14 * 288 * 64 + 3136 * 128 + 128 * 10)
-
-
-def gemm_peak(n_threads, size=2048, repeats=5):
-    """float32 GEMM GFLOP/s of NumPy's BLAS at this thread count (best of repeats)."""
-    from threadpoolctl import threadpool_limits
-
-    a = np.random.rand(size, size).astype(np.float32)
-    b = np.random.rand(size, size).astype(np.float32)
-    with threadpool_limits(n_threads, user_api="blas"):
-        a @ b
-        best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(func):
-    start = time.perf_counter()
-    func()
-    return time.perf_counter() - start
-
-
-def other_cpu_use(wall_start, cpu_start):
-    """Share of the machine's CPU time used by other processes during the run.
-
-    Reads the whole machine's busy time (/proc/stat) and subtracts our own
-    process's CPU time; None where /proc/stat is missing.
-    """
-    try:
-        busy_now = _machine_busy_seconds()
-    except OSError:
-        return None
-    ours = sum(os.times()[:2]) - cpu_start[1]
-    others = busy_now - cpu_start[0] - ours
-    return max(others, 0.0) / ((time.perf_counter() - wall_start) * os.cpu_count())
-
-
-def _machine_busy_seconds():
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+from _common import (
+    FM_LENET_FORWARD_FLOPS,
+    CpuMonitor,
+    describe,
+    gemm_peak,
+    load_fashion_mnist_or_exit,
+    ours_fm_lenet,
+    threads,
+    torch_fm_lenet,
+    torch_or_none,
+)
 
 
 class Ours:
     name = "sklearn-cnn"
 
-    def __init__(self, X, y, seed):
-        from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
-
+    def __init__(self, X, y):
         self.X, self.y = X, y
-        self.clf = CNNClassifier(
-            conv_layers=(Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D()),
-            hidden_layer_sizes=(128,), solver="adam", learning_rate_init=1e-3,
-            batch_size=128, alpha=0.0, image_shape=(28, 28), random_state=seed)
-        self.first = True
+        self.clf = ours_fm_lenet()
 
     def epoch(self):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = time.perf_counter()
-            self.clf.partial_fit(self.X, self.y, classes=np.arange(10))
-            return time.perf_counter() - start
+        start = time.perf_counter()
+        self.clf.partial_fit(self.X, self.y, classes=np.arange(10))
+        return time.perf_counter() - start
 
     def score(self, X, y):
         return self.clf.score(X, y)
@@ -90,20 +52,15 @@ class Ours:
 class Torch:
     name = "pytorch"
 
-    def __init__(self, X, y, seed):
+    def __init__(self, X, y):
         import torch
 
-        torch.manual_seed(seed)
         self.torch = torch
-        nn = torch.nn
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.net = torch_fm_lenet()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         self.X = torch.from_numpy(X.reshape(-1, 1, 28, 28))
         self.y = torch.from_numpy(y)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(0)
 
     def epoch(self):
         torch = self.torch
@@ -126,62 +83,116 @@ class Torch:
         return float((logits.argmax(1).numpy() == y).mean())
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--n-train", type=int, default=60000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+class Skorch:
+    name = "skorch"
 
-    from threadpoolctl import threadpool_limits
-
-    from sklearn_cnn.datasets import load_fashion_mnist
-
-    X, y = load_fashion_mnist("train")
-    X, y = X[: args.n_train], y[: args.n_train]
-    X_test, y_test = load_fashion_mnist("test")
-    runners = [Ours(X, y, args.seed)]
-    try:
+    def __init__(self, X, y):
         import torch
+        from skorch import NeuralNetClassifier
 
-        torch.set_num_threads(args.threads)
-        runners.append(Torch(X, y, args.seed))
-    except ImportError:
-        print("PyTorch not installed (pip install torch==2.13.0): ours only.")
+        self.X, self.y = X.reshape(-1, 1, 28, 28), y
+        self.net = NeuralNetClassifier(
+            torch_fm_lenet(), criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam, lr=1e-3, batch_size=128, max_epochs=1,
+            train_split=None, iterator_train__shuffle=True, verbose=0)
 
-    wall_start = time.perf_counter()
-    try:
-        cpu_start = (_machine_busy_seconds(), sum(os.times()[:2]))
-    except OSError:
-        cpu_start = None
-    peak = gemm_peak(args.threads)
-    print(f"threads={args.threads}  float32 GEMM peak (NumPy 2048^3): {peak:.0f} GFLOP/s")
-    times = {r.name: [] for r in runners}
-    with threadpool_limits(args.threads, user_api="openmp"):
-        for epoch in range(1, args.epochs + 1):
+    def epoch(self):
+        start = time.perf_counter()
+        self.net.partial_fit(self.X, self.y)
+        return time.perf_counter() - start
+
+    def score(self, X, y):
+        return float((self.net.predict(X.reshape(-1, 1, 28, 28)) == y).mean())
+
+
+class MLP:
+    name = "sklearn MLP"
+    # A different network: no GFLOP/s are reported for it.
+
+    def __init__(self, X, y):
+        from sklearn.neural_network import MLPClassifier
+
+        self.X, self.y = X, y
+        self.clf = MLPClassifier((256, 128), batch_size=128, random_state=0)
+
+    def epoch(self):
+        start = time.perf_counter()
+        self.clf.partial_fit(self.X, self.y, classes=np.arange(10))
+        return time.perf_counter() - start
+
+    def score(self, X, y):
+        return self.clf.score(X, y)
+
+
+def run(n_threads, epochs, X, y, X_test, y_test, with_torch, with_skorch, with_mlp):
+    runners = [Ours(X, y)]
+    if with_torch:
+        runners.append(Torch(X, y))
+    if with_skorch:
+        runners.append(Skorch(X, y))
+    if with_mlp:
+        runners.append(MLP(X, y))
+    with threads(n_threads):
+        peak = gemm_peak(n_threads)
+        print(f"\n== {n_threads} thread(s); float32 GEMM peak (NumPy 2048^3): "
+              f"{peak:.0f} GFLOP/s")
+        times = {runner.name: [] for runner in runners}
+        for epoch in range(1, epochs + 1):
             for runner in runners:
                 seconds = runner.epoch()
                 times[runner.name].append(seconds)
-                print(f"epoch {epoch} {runner.name:12s} {seconds:7.2f} s", flush=True)
-        accuracy = {r.name: r.score(X_test, y_test) for r in runners}
-
-    flops = 3 * FORWARD_FLOPS * len(X)
-    print(f"\n{'':12s} {'median s':>9s} {'min':>7s} {'max':>7s} {'GFLOP/s':>8s} "
-          f"{'% peak':>7s} {'test acc':>9s}")
+                print(f"  epoch {epoch} {runner.name:12s} {seconds:7.2f} s", flush=True)
+        accuracy = {runner.name: runner.score(X_test, y_test) for runner in runners}
+    flops = 3 * FM_LENET_FORWARD_FLOPS * len(X)
+    print(f"  {'':12s} {'seconds per epoch':>34s} {'GFLOP/s':>8s} {'% peak':>7s} "
+          f"{'/ pytorch':>9s} {'test acc':>9s}")
+    torch_median = statistics.median(times["pytorch"]) if "pytorch" in times else None
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:12s} {median:9.2f} {min(values):7.2f} {max(values):7.2f} "
-              f"{flops / median / 1e9:8.1f} {100 * flops / median / 1e9 / peak:6.1f}% "
+        ratio = f"{median / torch_median:9.3f}" if torch_median else f"{'-':>9s}"
+        if name == MLP.name:
+            rate = f"{'-':>8s} {'-':>7s}"
+        else:
+            gflops = flops / median / 1e9
+            rate = f"{gflops:8.1f} {100 * gflops / peak:6.1f}%"
+        print(f"  {name:12s} {describe(values):>34s} {rate} {ratio} "
               f"{accuracy[name]:9.4f}")
-    if len(times) == 2:
-        ratio = statistics.median(times["sklearn-cnn"]) / statistics.median(
-            times["pytorch"])
-        print(f"\nratio ours/pytorch (median epoch): {ratio:.3f}")
-    if cpu_start is not None:
-        share = other_cpu_use(wall_start, cpu_start)
-        print(f"other processes used {100 * share:.1f}% of the machine's CPU during "
-              "the run" + (" (timings are suspect)" if share > 0.05 else ""))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", default="1,2",
+                        help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument("--no-skorch", action="store_true")
+    parser.add_argument("--no-mlp", action="store_true")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    X, y, X_test, y_test = load_fashion_mnist_or_exit()
+    X, y = X[: args.n_train], y[: args.n_train]
+    torch = torch_or_none()
+    try:
+        import skorch  # noqa: F401
+        with_skorch = torch is not None and not args.no_skorch
+    except ImportError:
+        with_skorch = False
+    monitor = CpuMonitor()
+    medians = {}
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    for n_threads in thread_counts:
+        medians[n_threads] = run(n_threads, args.epochs, X, y, X_test, y_test,
+                                 torch is not None, with_skorch, not args.no_mlp)
+    if len(thread_counts) > 1:
+        base = thread_counts[0]
+        print(f"\nspeed-up over {base} thread(s):")
+        for n_threads in thread_counts[1:]:
+            for name in medians[base]:
+                print(f"  {n_threads} threads {name:12s} "
+                      f"{medians[base][name] / medians[n_threads][name]:.2f}x")
+    print(monitor.report())
 
 
 if __name__ == "__main__":

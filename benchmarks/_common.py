@@ -1,0 +1,137 @@
+"""Helpers shared by the benchmark scripts: data, the reference network, the
+GEMM peak, thread settings, and a check for other processes on the CPU."""
+
+import os
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+# Forward FLOPs per 28x28 image of FM-LeNet (a multiply-add counts 2);
+# training is about 3x forward (forward, input gradient, weight gradient).
+FM_LENET_LAYER_FLOPS = {
+    "conv1": 2 * 28 * 28 * 9 * 32,
+    "conv2": 2 * 14 * 14 * 288 * 64,
+    "dense1": 2 * 3136 * 128,
+    "dense2": 2 * 128 * 10,
+}
+FM_LENET_FORWARD_FLOPS = sum(FM_LENET_LAYER_FLOPS.values())
+
+
+def load_fashion_mnist_or_exit():
+    from sklearn_cnn.datasets import fashion_mnist_available, load_fashion_mnist
+
+    if not fashion_mnist_available():
+        sys.exit("Fashion-MNIST is not installed: apt-get install -y "
+                 "dataset-fashion-mnist (or set SKLEARN_CNN_FASHION_MNIST).")
+    X, y = load_fashion_mnist("train")
+    X_test, y_test = load_fashion_mnist("test")
+    return X, y, X_test, y_test
+
+
+def ours_fm_lenet(**params):
+    from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
+
+    defaults = dict(conv_layers=(Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D()),
+                    hidden_layer_sizes=(128,), solver="adam", learning_rate_init=1e-3,
+                    batch_size=128, alpha=0.0, image_shape=(28, 28), random_state=0)
+    defaults.update(params)
+    return CNNClassifier(**defaults)
+
+
+def torch_fm_lenet(seed=0):
+    import torch
+
+    torch.manual_seed(seed)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not installed (pip install torch==2.13.0): ours only.")
+        return None
+    return torch
+
+
+@contextmanager
+def threads(n_threads):
+    """Both frameworks (and BLAS) on ``n_threads`` threads inside the block."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import torch
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+    except ImportError:
+        torch = None
+    with threadpool_limits(n_threads):
+        yield
+    if torch is not None:
+        torch.set_num_threads(previous)
+
+
+def gemm_peak(n_threads, size=2048, repeats=5):
+    """float32 GEMM GFLOP/s of NumPy's BLAS at this thread count (best of repeats)."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.rand(size, size).astype(np.float32)
+    b = np.random.rand(size, size).astype(np.float32)
+    with threadpool_limits(n_threads, user_api="blas"):
+        a @ b
+        best = min(timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def timed(func):
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def describe(values):
+    """'median (min-max)' of a list of seconds."""
+    return (f"{statistics.median(values):8.3f} s ({min(values):.3f}-"
+            f"{max(values):.3f}, n={len(values)})")
+
+
+class CpuMonitor:
+    """Share of the machine's CPU time that other processes used meanwhile."""
+
+    def __init__(self):
+        self.wall = time.perf_counter()
+        self.busy = _machine_busy_seconds()
+        self.ours = _own_cpu_seconds()
+
+    def report(self):
+        if self.busy is None:
+            return "other processes: unknown (no /proc/stat)"
+        busy = _machine_busy_seconds() - self.busy
+        ours = _own_cpu_seconds() - self.ours
+        wall = time.perf_counter() - self.wall
+        share = max(busy - ours, 0.0) / (wall * os.cpu_count())
+        verdict = " (timings are suspect)" if share > 0.05 else ""
+        return (f"other processes used {100 * share:.1f}% of the machine's CPU "
+                f"during the run{verdict}")
+
+
+def _own_cpu_seconds():
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _machine_busy_seconds():
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
