@@ -21,6 +21,10 @@ CASES = [
     ((1, 11, 2), Conv2D(3, (1, 4), 1, "same")),
     ((4, 4, 1), Conv2D(2, 5, 1, 2)),
     ((9, 6, 3), Conv2D(2, (4, 2), (3, 1), (2, 0))),
+    # One input channel takes the transposed-im2col path.
+    ((7, 9, 1), Conv2D(3, 3, 2, "same")),
+    ((6, 5, 1), Conv2D(2, (2, 3), (1, 2), 1)),
+    ((5, 8, 1), Conv2D(4, (3, 1), (2, 3), (0, 2))),
     # Padding wider than the kernel: whole windows fall in the zeros.
     ((3, 4, 2), Conv2D(3, 1, 1, 2)),
     ((2, 3, 1), Conv2D(2, (2, 1), 2, (3, 4))),

@@ -139,7 +139,8 @@ class ConvLayer:
                 self.weight_partials, self.bias_partials, self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, *self.conv_shape[:2],
-                self.samples_per_chunk, self.activation_code,
+                self.pool.pool_h, self.pool.pool_w, self.pool.stride_h,
+                self.pool.stride_w, self.samples_per_chunk, self.activation_code,
                 self.compute_grad_input, n_threads,
             )
             return grad_input if self.compute_grad_input else None

@@ -41,11 +41,10 @@ from libc.string cimport memset
 
 from ._activations cimport (
     add_bias_and_activate,
-    derivative_from_output,
     multiply_by_derivative,
 )
 from ._blas cimport gemm_rowmajor
-from ._pool cimport max_pool_rows
+from ._pool cimport max_pool_rows, unpool_image
 from ._typedefs cimport intp_t, int32_t
 
 cdef enum:
@@ -123,10 +122,93 @@ cdef inline void col2im_chunk(
                     src += run
 
 
+cdef inline void valid_outputs(
+    intp_t out_size, intp_t size, intp_t stride, intp_t pad, intp_t tap,
+    intp_t* first, intp_t* stop,
+) noexcept nogil:
+    """Outputs o in [first, stop) read an input o * stride - pad + tap inside
+    [0, size); the others read padding."""
+    cdef intp_t lo = pad - tap
+    first[0] = 0 if lo <= 0 else (lo + stride - 1) // stride
+    stop[0] = 0 if size - 1 + pad - tap < 0 else (size - 1 + pad - tap) // stride + 1
+    if stop[0] > out_size:
+        stop[0] = out_size
+    if first[0] > stop[0]:
+        first[0] = stop[0]
+
+
+cdef inline void im2col_taps_major(
+    const floating* x,      # IN: first sample of the chunk, (n, H, W, 1)
+    intp_t n_samples, intp_t height, intp_t width,
+    intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
+    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    floating* cols,         # OUT: (kernel_h * kernel_w, n * out_h * out_w)
+) noexcept nogil:
+    """im2col transposed, for one input channel.
+
+    With a single channel, the row-per-pixel layout has rows of a few values
+    and copies them a handful at a time; tap by tap, each output row is one
+    long shifted copy of an input row.
+    """
+    cdef intp_t rows = n_samples * out_h * out_w
+    cdef intp_t kh, kw, n, oh, ow, ih, ow_first, ow_stop
+    cdef floating* dst
+    cdef const floating* src
+    for kh in range(kernel_h):
+        for kw in range(kernel_w):
+            valid_outputs(out_w, width, stride_w, pad_left, kw, &ow_first, &ow_stop)
+            dst = cols + (kh * kernel_w + kw) * rows
+            for n in range(n_samples):
+                for oh in range(out_h):
+                    ih = oh * stride_h - pad_top + kh
+                    if ih < 0 or ih >= height:
+                        for ow in range(out_w):
+                            dst[ow] = 0
+                    else:
+                        src = x + (n * height + ih) * width - pad_left + kw
+                        for ow in range(ow_first):
+                            dst[ow] = 0
+                        if stride_w == 1:  # contiguous: vectorised copy
+                            for ow in range(ow_first, ow_stop):
+                                dst[ow] = src[ow]
+                        else:
+                            for ow in range(ow_first, ow_stop):
+                                dst[ow] = src[ow * stride_w]
+                        for ow in range(ow_stop, out_w):
+                            dst[ow] = 0
+                    dst += out_w
+
+
+cdef inline void col2im_taps_major(
+    const floating* cols,   # IN: (kernel_h * kernel_w, n * out_h * out_w)
+    intp_t n_samples, intp_t height, intp_t width,
+    intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
+    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    floating* x,            # OUT: (n, H, W, 1), overwritten
+) noexcept nogil:
+    cdef intp_t rows = n_samples * out_h * out_w
+    cdef intp_t kh, kw, n, oh, ow, ih, ow_first, ow_stop
+    cdef const floating* src
+    cdef floating* dst
+    memset(x, 0, n_samples * height * width * sizeof(floating))
+    for kh in range(kernel_h):
+        for kw in range(kernel_w):
+            valid_outputs(out_w, width, stride_w, pad_left, kw, &ow_first, &ow_stop)
+            src = cols + (kh * kernel_w + kw) * rows
+            for n in range(n_samples):
+                for oh in range(out_h):
+                    ih = oh * stride_h - pad_top + kh
+                    if ih >= 0 and ih < height:
+                        dst = x + (n * height + ih) * width - pad_left + kw
+                        for ow in range(ow_first, ow_stop):
+                            dst[ow * stride_w] += src[ow]
+                    src += out_w
+
+
 cdef struct ConvGeometry:
     intp_t height, width, channels, out_h, out_w, out_channels, taps
     intp_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left
-    bint pointwise
+    bint pointwise, taps_major
 
 
 cdef inline ConvGeometry make_geometry(
@@ -144,6 +226,8 @@ cdef inline ConvGeometry make_geometry(
     # A 1x1, stride-1, unpadded convolution is a plain GEMM on the input.
     g.pointwise = (kernel_h == 1 and kernel_w == 1 and stride_h == 1
                    and stride_w == 1 and pad_top == 0 and pad_left == 0)
+    # One input channel: im2col transposed (see im2col_taps_major).
+    g.taps_major = channels == 1 and not g.pointwise
     return g
 
 
@@ -155,15 +239,50 @@ cdef inline void chunk_forward(
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
-    if not g.pointwise:
-        im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
-                     g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                     g.out_h, g.out_w, cols)
-        chunk_cols = cols
-    gemm_rowmajor(c'N', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
-                  <floating> 1, chunk_cols, <int> g.taps,
-                  weights, <int> g.out_channels, <floating> 0, y, <int> g.out_channels)
+    if g.taps_major:
+        im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
+                          g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                          g.out_h, g.out_w, cols)
+        # y = cols^T @ weights
+        gemm_rowmajor(c'T', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
+                      <floating> 1, cols, <int> rows, weights, <int> g.out_channels,
+                      <floating> 0, y, <int> g.out_channels)
+    else:
+        if not g.pointwise:
+            im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
+                         g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                         g.out_h, g.out_w, cols)
+            chunk_cols = cols
+        gemm_rowmajor(c'N', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
+                      <floating> 1, chunk_cols, <int> g.taps,
+                      weights, <int> g.out_channels, <floating> 0, y,
+                      <int> g.out_channels)
     add_bias_and_activate(y, rows, g.out_channels, bias, activation)
+
+
+cdef inline void taps_major_backward(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    const floating* weights, const floating* dz, floating* weight_partial,
+    floating* cols, bint compute_grad_input, floating* grad_input,
+) noexcept nogil:
+    """chunk_backward for one input channel, with im2col transposed."""
+    cdef intp_t rows = n_samples * g.out_h * g.out_w
+    im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
+                      g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                      g.out_h, g.out_w, cols)
+    # weight_partial = cols @ dz : (taps, OC)
+    gemm_rowmajor(c'N', c'N', <int> g.taps, <int> g.out_channels, <int> rows,
+                  <floating> 1, cols, <int> rows, dz, <int> g.out_channels,
+                  <floating> 0, weight_partial, <int> g.out_channels)
+    if not compute_grad_input:
+        return
+    # d cols = weights @ dz^T : (taps, rows), into the free im2col buffer.
+    gemm_rowmajor(c'N', c'T', <int> g.taps, <int> rows, <int> g.out_channels,
+                  <floating> 1, weights, <int> g.out_channels, dz, <int> g.out_channels,
+                  <floating> 0, cols, <int> rows)
+    col2im_taps_major(cols, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
+                      g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                      g.out_h, g.out_w, grad_input)
 
 
 cdef inline void chunk_backward(
@@ -177,6 +296,10 @@ cdef inline void chunk_backward(
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
+    if g.taps_major:
+        taps_major_backward(g, x, n_samples, weights, dz, weight_partial, cols,
+                            compute_grad_input, grad_input)
+        return
     if not g.pointwise:
         im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
                      g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
@@ -359,7 +482,7 @@ def conv2d_maxpool_backward(
     const floating[:, ::1] weights,            # IN: (taps, OC)
     const floating[:, :, :, ::1] pooled,       # IN: (N, PH, PW, OC), forward output
     const int32_t[:, :, :, ::1] argmax,        # IN: from the forward pass
-    const floating[:, :, :, ::1] grad_pooled,  # IN: d loss/d pooled
+    floating[:, :, :, ::1] grad_pooled,        # IN/OUT: d/d pooled; becomes d/d pre-activation
     floating[:, :, :, ::1] grad_input,         # OUT: (N, H, W, C) if compute_grad_input
     floating[:, ::1] grad_weights,             # OUT: (taps, OC)
     floating[::1] grad_bias,                   # OUT: (OC,)
@@ -369,6 +492,7 @@ def conv2d_maxpool_backward(
     floating[:, ::1] conv_grad,                # scratch: (n_threads, chunk rows * OC)
     int kernel_h, int kernel_w, int stride_h, int stride_w,
     int pad_top, int pad_left, int out_h, int out_w,
+    int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
 ):
@@ -379,15 +503,15 @@ def conv2d_maxpool_backward(
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
     cdef intp_t out_channels = g.out_channels
     cdef intp_t pixels = g.out_h * g.out_w
-    cdef intp_t pooled_positions = pooled.shape[1] * pooled.shape[2]
+    cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
+    cdef intp_t pooled_positions = pooled_h * pooled_w
     cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef bint disjoint = pool_stride_h == pool_h and pool_stride_w == pool_w
     cdef intp_t chunk, start, stop, n, e, o, position
     cdef floating* dz
     cdef floating* dz_sample
-    cdef const floating* pooled_sample
-    cdef const floating* grad_sample
+    cdef floating* delta
     cdef const int32_t* where
-    cdef floating delta
     cdef double* bias_acc
     cdef floating* input_grad
     if n_samples == 0:
@@ -399,23 +523,29 @@ def conv2d_maxpool_backward(
             start = chunk * samples_per_chunk
             stop = min(start + samples_per_chunk, n_samples)
             dz = &conv_grad[threadid(), 0]
-            memset(dz, 0, (stop - start) * pixels * out_channels * sizeof(floating))
             bias_acc = &bias_partials[chunk, 0]
             for o in range(out_channels):
                 bias_acc[o] = 0
-            # Scatter d pooled to the winners, through the activation.
+            if not disjoint:
+                memset(dz, 0, (stop - start) * pixels * out_channels * sizeof(floating))
             for n in range(start, stop):
                 dz_sample = dz + (n - start) * pixels * out_channels
-                pooled_sample = &pooled[n, 0, 0, 0]
-                grad_sample = &grad_pooled[n, 0, 0, 0]
+                delta = &grad_pooled[n, 0, 0, 0]
                 where = &argmax[n, 0, 0, 0]
+                # d pooled -> d pre-activation at the winners: the activation's
+                # output there *is* the pooled value.
+                multiply_by_derivative(delta, &pooled[n, 0, 0, 0],
+                                       pooled_positions * out_channels, activation)
                 for position in range(pooled_positions):
                     for o in range(out_channels):
-                        e = position * out_channels + o
-                        delta = grad_sample[e] * derivative_from_output(
-                            pooled_sample[e], activation)
-                        dz_sample[where[e] * out_channels + o] += delta
-                        bias_acc[o] += delta
+                        bias_acc[o] += delta[position * out_channels + o]
+                if disjoint:
+                    unpool_image(delta, where, g.out_h, g.out_w, out_channels,
+                                 pool_h, pool_w, pooled_h, pooled_w, dz_sample)
+                else:
+                    # Overlapping windows: a position may win several times.
+                    for e in range(pooled_positions * out_channels):
+                        dz_sample[where[e] * out_channels + e % out_channels] += delta[e]
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],

@@ -2,13 +2,18 @@
 # conv + activation + max-pool kernel.
 
 from cython cimport floating
+from libc.string cimport memset
 from ._typedefs cimport intp_t, int32_t
 
-cdef extern from "_running_max.h":
+cdef extern from "_pool_simd.h":
     void running_max_float(const float* src, float* best, int32_t* where,
                            int32_t position, intp_t n) noexcept nogil
     void running_max_double(const double* src, double* best, int32_t* where,
                             int32_t position, intp_t n) noexcept nogil
+    void unpool_float(const float* delta, const int32_t* where, int32_t position,
+                      float* dst, intp_t n) noexcept nogil
+    void unpool_double(const double* delta, const int32_t* where, int32_t position,
+                       double* dst, intp_t n) noexcept nogil
 
 
 cdef inline void max_pool_rows(
@@ -22,7 +27,7 @@ cdef inline void max_pool_rows(
     """Pool output rows [oh_start, oh_stop); ties keep the first position.
 
     The contiguous channel loop is innermost and lives in C
-    (``_running_max.h``), where gcc vectorises it.
+    (``_pool_simd.h``), where gcc vectorises it.
     """
     cdef intp_t oh, ow, kh, kw, c, ih, iw
     cdef int32_t position
@@ -50,3 +55,40 @@ cdef inline void max_pool_rows(
                         running_max_float(src, best, where, position, channels)
                     else:
                         running_max_double(src, best, where, position, channels)
+
+
+cdef inline void unpool_image(
+    const floating* delta,      # IN: (PH, PW, C) gradient of the pooled map
+    const int32_t* argmax,      # IN: (PH, PW, C) winners, index oh * W + iw
+    intp_t height, intp_t width, intp_t channels,
+    intp_t pool_h, intp_t pool_w, intp_t out_h, intp_t out_w,
+    floating* dst,              # OUT: (H, W, C), fully written
+) noexcept nogil:
+    """Backward of max pooling with stride == pool size (windows disjoint)."""
+    cdef intp_t ph, pw, kh, kw, row, col
+    cdef intp_t covered_w = out_w * pool_w
+    cdef const floating* cell_delta
+    cdef const int32_t* cell_where
+    for ph in range(out_h):
+        for kh in range(pool_h):
+            row = ph * pool_h + kh
+            for pw in range(out_w):
+                cell_delta = delta + (ph * out_w + pw) * channels
+                cell_where = argmax + (ph * out_w + pw) * channels
+                for kw in range(pool_w):
+                    col = pw * pool_w + kw
+                    if floating is float:
+                        unpool_float(cell_delta, cell_where, <int32_t> (row * width + col),
+                                     dst + (row * width + col) * channels, channels)
+                    else:
+                        unpool_double(cell_delta, cell_where,
+                                      <int32_t> (row * width + col),
+                                      dst + (row * width + col) * channels, channels)
+            # Columns right of the last window get no gradient.
+            if covered_w < width:
+                memset(dst + (row * width + covered_w) * channels, 0,
+                       (width - covered_w) * channels * sizeof(floating))
+    # Rows below the last window neither.
+    if out_h * pool_h < height:
+        memset(dst + out_h * pool_h * width * channels, 0,
+               (height - out_h * pool_h) * width * channels * sizeof(floating))

@@ -1,4 +1,4 @@
-/* The inner loop of max pooling, in C so that gcc vectorises it.
+/* The inner loops of max pooling, in C so that gcc vectorises them.
  *
  * Cython turns a conditional expression into if/else statements, which gcc
  * did not vectorise: pooling then cost more than the convolution before it.
@@ -7,8 +7,8 @@
  * the index chosen with an integer mask rather than a second select, which it
  * refused as "control flow in loop".
  * Ties keep the earlier position: only a strictly larger value wins. */
-#ifndef SKLEARN_CNN_RUNNING_MAX_H
-#define SKLEARN_CNN_RUNNING_MAX_H
+#ifndef SKLEARN_CNN_POOL_SIMD_H
+#define SKLEARN_CNN_POOL_SIMD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,5 +29,22 @@
 
 SKLEARN_CNN_DEFINE_RUNNING_MAX(running_max_float, float)
 SKLEARN_CNN_DEFINE_RUNNING_MAX(running_max_double, double)
+
+/* Backward of non-overlapping max pooling, one window position at a time:
+ * dst[c] gets delta[c] where this position won channel c, else 0.  Every
+ * position of the map is written once, so no zeroing pass and no scatter
+ * (whose load-add-store chains cost more than the GEMMs of the first layer). */
+#define SKLEARN_CNN_DEFINE_UNPOOL(NAME, TYPE)                                   \
+    static inline void NAME(const TYPE *restrict delta,                         \
+                            const int32_t *restrict where, int32_t position,    \
+                            TYPE *restrict dst, ptrdiff_t n) {                  \
+        for (ptrdiff_t c = 0; c < n; ++c) {                                     \
+            TYPE value = delta[c];                                              \
+            dst[c] = where[c] == position ? value : (TYPE)0;                    \
+        }                                                                       \
+    }
+
+SKLEARN_CNN_DEFINE_UNPOOL(unpool_float, float)
+SKLEARN_CNN_DEFINE_UNPOOL(unpool_double, double)
 
 #endif
