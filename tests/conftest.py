@@ -6,6 +6,13 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Fuzzing budgets: "ci" (default) stays within the suite's time budget;
+# HYPOTHESIS_PROFILE=long runs far more cases.
+settings.register_profile("ci", max_examples=150, derandomize=True)
+settings.register_profile("long", max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from sklearn_cnn._threads import single_threaded_blas
 

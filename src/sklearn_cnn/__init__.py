@@ -2,9 +2,8 @@
 
 from ._build_info import show_build_info
 from ._classifier import CNNClassifier
+from ._version import __version__
 from .layers import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CNNClassifier",

@@ -35,6 +35,7 @@ from ._input import resolve_image_shape, split_image_array, to_nhwc
 from ._kernels import _loss
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._threads import effective_n_threads, single_threaded_blas
+from ._version import __version__
 from .layers import ACTIVATIONS, as_layer_spec
 
 # Samples per forward pass in predict: bounds memory whatever n_samples is.
@@ -366,6 +367,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         X, array_shape = split_image_array(X)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
                           order="C")
+        _check_magnitude(X)
         if reset:
             self._validate_image_shape()
             self.image_shape_ = resolve_image_shape(
@@ -392,6 +394,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
             # A finite sum means no NaN or inf, without a mask as large as X;
             # an overflowing sum just takes the slow path.
             and bool(np.isfinite(X.sum(dtype=np.float64)))
+            and _largest_magnitude(X) <= _max_abs_input(X.dtype)
         )
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
@@ -405,6 +408,15 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
                 f"X has {X.shape[0]} samples but y has {y.shape[0]}: they must match.")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
+                raise ValueError(
+                    "sample_weight must be finite and non-negative; it has "
+                    f"{int((~np.isfinite(sample_weight)).sum())} non-finite and "
+                    f"{int((sample_weight < 0).sum())} negative values.")
+            if sample_weight.sum() == 0:
+                raise ValueError(
+                    "sample_weight sums to zero: at least one sample needs a positive "
+                    "weight.")
         if incremental:
             if _check_partial_fit_first_call(self, classes):
                 first_pass = True
@@ -581,8 +593,16 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
                 param[...] = best
 
     def _check_finite(self, params, last_good):
-        """On divergence restore the last finite weights, warn and return False."""
-        if np.isfinite(self.loss_) and all(np.isfinite(p).all() for p in params):
+        """On divergence restore the weights from before the epoch, warn and
+        return False.
+
+        Divergence is a non-finite loss, or weights that are non-finite or so
+        large (beyond ``_max_abs_input``) that the next layers would overflow.
+        """
+        limit = _max_abs_input(params[0].dtype)
+        if np.isfinite(self.loss_) and all(
+                np.isfinite(p).all() and _largest_magnitude(p) <= limit
+                for p in params):
             return True
         for param, good in zip(params, last_good):
             param[...] = good
@@ -676,11 +696,6 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         _network_pool.release(self, key, network)
         return out
 
-    def _predict_logits(self, X, n_threads):
-        if not hasattr(self, "coefs_"):
-            check_is_fitted(self)  # raises NotFittedError with the usual message
-        X = self._validate_input(X, reset=False)
-        return self._logits(X, n_threads)
 
     def predict_proba(self, X):
         """Probability of each class.
@@ -699,6 +714,19 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         n_threads = effective_n_threads()
         logits = self._predict_logits(X, n_threads)
         _loss.softmax(logits, n_threads)
+        return logits
+
+    def _predict_logits(self, X, n_threads):
+        if not hasattr(self, "coefs_"):
+            check_is_fitted(self)  # raises NotFittedError with the usual message
+        X = self._validate_input(X, reset=False)
+        logits = self._logits(X, n_threads)
+        if not np.isfinite(logits).all():
+            raise ValueError(
+                "The network's outputs overflowed for these inputs (non-finite "
+                "logits): X is far outside the range the model was trained on, or "
+                "the weights are extreme. Scale X as for training, or refit with a "
+                "lower learning_rate_init.")
         return logits
 
     def predict_log_proba(self, X):
@@ -786,6 +814,20 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         """Width of ``transform``'s output, for ``get_feature_names_out``."""
         return self.coefs_[-1].shape[0]
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_sklearn_cnn_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_sklearn_cnn_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"This model was pickled by sklearn-cnn {version} and this is "
+                f"{__version__}: the model may not load or predict correctly. "
+                "Refit it, or load it with the version that saved it.", UserWarning)
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -794,6 +836,29 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         # apply too; the model's dtype (float32 or float64) is kept.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
         return tags
+
+
+def _max_abs_input(dtype):
+    """Largest |X| accepted: products and squares of such values (in the
+    layers and in Adam's second moments) stay far from overflow."""
+    return float(np.finfo(dtype).max) ** 0.25
+
+
+def _largest_magnitude(X):
+    # max and min rather than abs(X).max(): no temporary as large as X.
+    return max(float(X.max()), -float(X.min()))
+
+
+def _check_magnitude(X):
+    if X.size == 0:
+        return
+    largest = _largest_magnitude(X)
+    if largest > _max_abs_input(X.dtype):
+        raise ValueError(
+            f"X contains values as large as {largest:.3g}; {X.dtype} inputs must stay "
+            f"below {_max_abs_input(X.dtype):.3g} in absolute value, or the network "
+            "overflows. Scale X first (e.g. with StandardScaler or MinMaxScaler), "
+            "or pass float64.")
 
 
 def _batches(n_samples, batch_size):

@@ -359,21 +359,22 @@ def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activat
     """
     layers = []
     shape = tuple(input_shape)
+    sizes = [f"input {_size(shape)}"]
     for position, spec in enumerate(conv_specs):
-        if isinstance(spec, Conv2D):
-            layer = ConvLayer(spec, shape, activation, position)
-        elif isinstance(spec, (MaxPool2D, AvgPool2D)):
-            layer = PoolLayer(spec, shape, position, shrink_to_fit=auto)
+        try:
+            layer = _conv_part_layer(spec, shape, activation, position, auto)
+        except ValueError as error:
+            raise ValueError(
+                f"{error} Feature maps (height x width x channels) so far: "
+                f"{' -> '.join(sizes)}.") from None
+        sizes.append(f"{type(spec).__name__} {_size(layer.output_shape)}")
+        if isinstance(layer, PoolLayer):
             previous = layers[-1] if layers else None
             if (fuse and layer.is_max and isinstance(previous, ConvLayer)
                     and previous.pool is None):
                 previous.fuse_max_pool(layer)
                 shape = previous.output_shape
                 continue
-        elif isinstance(spec, GlobalAvgPool2D):
-            layer = GlobalAvgPoolLayer(shape)
-        else:  # pragma: no cover - specs are normalised by the estimator
-            raise TypeError(f"Unknown layer {spec!r}")
         layers.append(layer)
         shape = layer.output_shape
     n_inputs = math.prod(shape)
@@ -384,6 +385,20 @@ def build_layers(conv_specs, hidden_layer_sizes, n_outputs, input_shape, activat
         n_inputs = size
     layers.append(DenseLayer(n_inputs, n_outputs, "identity"))
     return layers
+
+
+def _conv_part_layer(spec, shape, activation, position, auto):
+    if isinstance(spec, Conv2D):
+        return ConvLayer(spec, shape, activation, position)
+    if isinstance(spec, (MaxPool2D, AvgPool2D)):
+        return PoolLayer(spec, shape, position, shrink_to_fit=auto)
+    if isinstance(spec, GlobalAvgPool2D):
+        return GlobalAvgPoolLayer(shape)
+    raise TypeError(f"Unknown layer {spec!r}")  # pragma: no cover - normalised
+
+
+def _size(shape):
+    return "x".join(str(s) for s in shape)
 
 
 def init_params(layers, rng, dtype):

@@ -8,6 +8,7 @@ from inside their own ``prange`` loops, so BLAS must be held to one thread
 while they run, else both pools fight over the cores.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -31,9 +32,33 @@ def _usable_cpus():
     return cpu_count(only_physical_cores=False)
 
 
+# GNU libgomp is not fork-safe: a child forked while the parent's OpenMP
+# threads exist believes it still has them and can hang in its first parallel
+# region.  A forked child therefore runs the kernels on one thread (a team of
+# one never touches the inherited pool).  spawn, forkserver and loky children
+# start afresh and use all their threads.
+_parallel_used = False
+_forked_child = False
+
+
+def _mark_forked_child():
+    global _forked_child
+    _forked_child = _parallel_used
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked_child)
+
+
 def effective_n_threads():
     """Number of OpenMP threads the kernels will use in this call."""
-    return max(1, min(openmp_max_threads(), _usable_cpus()))
+    global _parallel_used
+    if _forked_child:
+        return 1
+    n_threads = max(1, min(openmp_max_threads(), _usable_cpus()))
+    if n_threads > 1:
+        _parallel_used = True
+    return n_threads
 
 
 def _blas_lib_controllers():
