@@ -126,3 +126,32 @@ def test_dropout_gradient_by_finite_differences(rng):
             param[i] = saved
             numeric[i] = (up - down) / (2 * eps)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("specs", [
+    (Conv2D(8), MaxPool2D(2), Conv2D(16), MaxPool2D(2)),
+    (Conv2D(4, 3, 2), MaxPool2D(3, 1), Conv2D(3, (1, 3), 1, (2, 0)), MaxPool2D((2, 1))),
+    (Conv2D(5, 1, padding="valid"), MaxPool2D(3, 2)),
+], ids=["lenet", "strided-overlapping", "pointwise"])
+def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):
+    """Below _ROW_SPLIT_MAX_SAMPLES, fused layers split images into row blocks
+    and dense layers split their outputs: the results must not change."""
+    layers = _network.build_layers(specs, [70], 3, (13, 11, 1), "relu")
+    coefs, intercepts = _network.init_params(layers, rng, dtype)
+    intercepts = [rng.standard_normal(b.shape).astype(dtype) * 0.1 for b in intercepts]
+    x = rng.standard_normal((9, 13, 11, 1)).astype(dtype)
+
+    def predict(batch, n_threads):
+        net = _network.Network(layers, coefs, intercepts)
+        net.allocate(len(batch), dtype, n_threads, training=False)
+        return net.forward(batch, n_threads).copy()
+
+    batched = predict(x, 2)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for i in range(len(x)):
+        for n_threads in (1, 2, 3):
+            single = predict(x[i:i + 1], n_threads)
+            np.testing.assert_allclose(single[0], batched[i], rtol=rtol, atol=rtol)
+    # Same results whatever the thread count, bit for bit.
+    np.testing.assert_array_equal(predict(x[:2], 1), predict(x[:2], 3))

@@ -25,6 +25,12 @@ ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "logis
 # on the layer's shape only, never on the thread count (determinism).
 _TARGET_CHUNK_ROWS = 1024
 
+# Predicting fewer samples than this, a fused conv + max-pool layer splits
+# each image into _ROW_BLOCKS blocks of rows, so that all threads work on one
+# image (latency).  Both numbers are constants: no dependence on threads.
+_ROW_SPLIT_MAX_SAMPLES = 4
+_ROW_BLOCKS = 8
+
 
 def _pair(value):
     return (value, value) if np.isscalar(value) else tuple(int(v) for v in value)
@@ -93,6 +99,7 @@ class ConvLayer:
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
         chunk_rows = self.samples_per_chunk * out_h * out_w
         self.cols = np.empty((n_threads, chunk_rows * self.taps), dtype=dtype)
+        self.training = training
         if self.pool:
             self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
             self.conv_buffer = np.empty((n_threads, chunk_rows * self.filters), dtype)
@@ -109,6 +116,18 @@ class ConvLayer:
     def forward(self, x, n_threads):
         self.input = x
         out = self.output[: x.shape[0]]
+        if self.pool and not self.training and x.shape[0] < _ROW_SPLIT_MAX_SAMPLES:
+            pool = self.pool
+            _conv.conv2d_maxpool_forward_rows(
+                x, self.weights_2d, self.bias, out, self.argmax[: x.shape[0]],
+                self.cols, self.conv_buffer,
+                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
+                -(-pool.output_shape[0] // _ROW_BLOCKS), self.activation_code,
+                n_threads,
+            )
+            return out
         if self.pool:
             pool = self.pool
             _conv.conv2d_maxpool_forward(

@@ -19,6 +19,7 @@ from ._typedefs cimport intp_t
 cdef enum:
     ROWS_PER_CHUNK = 32
     FEATURES_PER_TILE = 128
+    COLUMNS_PER_TILE = 32
 
 
 def dense_forward(
@@ -31,9 +32,26 @@ def dense_forward(
     cdef intp_t n_samples = x.shape[0], n_features = x.shape[1]
     cdef intp_t n_outputs = weights.shape[1]
     cdef intp_t n_chunks = (n_samples + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
-    cdef intp_t chunk, start, rows, i, o
+    cdef intp_t n_tiles = (n_outputs + COLUMNS_PER_TILE - 1) // COLUMNS_PER_TILE
+    cdef intp_t chunk, start, rows, i, o, tile, width
     cdef floating* y
     if n_samples == 0:
+        return
+    if n_chunks == 1 and n_tiles > 1:
+        # A few rows (predicting one image): split the outputs instead, so
+        # that every thread reads its share of the weights.  Each output is
+        # still one dot product over all features: same results.
+        with nogil:
+            for tile in prange(n_tiles, schedule="static", num_threads=n_threads):
+                start = tile * COLUMNS_PER_TILE
+                width = min(COLUMNS_PER_TILE, n_outputs - start)
+                gemm_rowmajor(c'N', c'N', <int> n_samples, <int> width,
+                              <int> n_features, <floating> 1, &x[0, 0],
+                              <int> n_features, &weights[0, start], <int> n_outputs,
+                              <floating> 0, &out[0, start], <int> n_outputs)
+                for i in range(n_samples):
+                    add_bias_and_activate(&out[i, start], 1, width, &bias[start],
+                                          activation)
         return
     with nogil:
         for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):

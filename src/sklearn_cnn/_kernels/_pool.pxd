@@ -20,11 +20,14 @@ cdef inline void max_pool_rows(
     const floating* x,          # IN: one image, (H, W, C)
     intp_t width, intp_t channels,
     intp_t pool_h, intp_t pool_w, intp_t stride_h, intp_t stride_w,
-    intp_t out_w, intp_t oh_start, intp_t oh_stop,
+    intp_t out_w, intp_t oh_start, intp_t oh_stop, intp_t first_row,
     floating* out,              # OUT: the image's pooled map, (OH, OW, C)
     int32_t* argmax,            # OUT: same shape, flat input index ih * W + iw
 ) noexcept nogil:
     """Pool output rows [oh_start, oh_stop); ties keep the first position.
+
+    ``x`` holds the image from input row ``first_row`` on (0: all of it);
+    argmax indices count from the image's first row all the same.
 
     The contiguous channel loop is innermost and lives in C
     (``_pool_simd.h``), where gcc vectorises it.
@@ -40,7 +43,7 @@ cdef inline void max_pool_rows(
             where = argmax + (oh * out_w + ow) * channels
             ih = oh * stride_h
             iw = ow * stride_w
-            src = x + (ih * width + iw) * channels
+            src = x + ((ih - first_row) * width + iw) * channels
             position = <int32_t> (ih * width + iw)
             for c in range(channels):
                 best[c] = src[c]
@@ -49,7 +52,7 @@ cdef inline void max_pool_rows(
                 for kw in range(pool_w):
                     if kh == 0 and kw == 0:
                         continue
-                    src = x + ((ih + kh) * width + iw + kw) * channels
+                    src = x + ((ih + kh - first_row) * width + iw + kw) * channels
                     position = <int32_t> ((ih + kh) * width + iw + kw)
                     if floating is float:
                         running_max_float(src, best, where, position, channels)

@@ -38,7 +38,7 @@ def max_pool2d_forward(
             n = row // out_h
             oh = row % out_h
             max_pool_rows(&x[n, 0, 0, 0], width, channels, pool_h, pool_w,
-                          stride_h, stride_w, out_w, oh, oh + 1,
+                          stride_h, stride_w, out_w, oh, oh + 1, 0,
                           &out[n, 0, 0, 0], &argmax[n, 0, 0, 0])
 
 
