@@ -66,7 +66,9 @@ def main():
     ours_images = [X_test[i:i + 1] for i in range(100)]
     torch_images = [X_torch[i:i + 1] for i in range(100)] if torch else None
     monitor = CpuMonitor()
-    for n_threads in [int(t) for t in args.threads.split(",")]:
+    throughput = {}
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    for n_threads in thread_counts:
         print(f"\n== {n_threads} thread(s)")
         with threads(n_threads):
             results = {"ours": [], "pytorch b128": [], "pytorch b1000": []}
@@ -80,6 +82,7 @@ def main():
                         start = time.perf_counter()
                         torch_proba(X_torch, batch)
                         results[f"pytorch b{batch}"].append(time.perf_counter() - start)
+            throughput[n_threads] = statistics.median(results["ours"])
             print("predict_proba on 10,000 images:")
             for name, values in results.items():
                 if values:
@@ -107,6 +110,9 @@ def main():
             if torch is not None:
                 print(f"  ratio ours / pytorch: "
                       f"{statistics.median(lat['ours']) / statistics.median(lat['pytorch']):.3f}")
+    for n_threads in thread_counts[1:]:
+        print(f"ours: predict_proba speed-up {thread_counts[0]} -> {n_threads} threads: "
+              f"{throughput[thread_counts[0]] / throughput[n_threads]:.2f}x")
     print(monitor.report())
 
 
