@@ -110,11 +110,12 @@ class CpuMonitor:
         self.busy = _machine_busy_seconds()
         self.ours = _own_cpu_seconds()
 
-    def report(self):
+    def report(self, helper_seconds=0.0):
+        """``helper_seconds``: CPU time of our own helper processes (workers)."""
         if self.busy is None:
             return "other processes: unknown (no /proc/stat)"
         busy = _machine_busy_seconds() - self.busy
-        ours = _own_cpu_seconds() - self.ours
+        ours = _own_cpu_seconds() - self.ours + helper_seconds
         wall = time.perf_counter() - self.wall
         share = max(busy - ours, 0.0) / (wall * os.cpu_count())
         verdict = " (timings are suspect)" if share > 0.05 else ""

@@ -15,6 +15,8 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from _common import CpuMonitor
+
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
 
 
@@ -45,6 +47,7 @@ def main():
                          (Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D())],
          "learning_rate_init": [1e-3, 3e-3]},
         cv=StratifiedKFold(3, shuffle=True, random_state=0), n_jobs=2)
+    monitor = CpuMonitor()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
@@ -53,8 +56,10 @@ def main():
     print(f"wall time: {wall:.2f} s for {len(grid.cv_results_['params']) * 3} fits")
     print(f"best score: {grid.best_score_:.4f} with {grid.best_params_}")
     # The loky workers stay alive after the search, so their CPU time is readable.
-    for pid, seconds in sorted(children_cpu_seconds().items()):
+    workers = children_cpu_seconds()
+    for pid, seconds in sorted(workers.items()):
         print(f"worker {pid}: {seconds:.2f} s CPU")
+    print(monitor.report(helper_seconds=sum(workers.values())))
 
 
 if __name__ == "__main__":

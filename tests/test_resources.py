@@ -65,7 +65,7 @@ def test_pickle_from_another_version_warns(model):
     assert state["_sklearn_cnn_version"] == sklearn_cnn.__version__
     state["_sklearn_cnn_version"] = "0.0.1"
     blank = CNNClassifier.__new__(CNNClassifier)
-    with pytest.warns(UserWarning, match="sklearn-cnn 0.0.1.*this is "
+    with pytest.warns(UserWarning, match="sklearn-cnn 0.0.1.*this is sklearn-cnn "
                                          + sklearn_cnn.__version__):
         blank.__setstate__(state)
 

@@ -822,8 +822,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
     def __setstate__(self, state):
         version = state.pop("_sklearn_cnn_version", None)
         if version != __version__:
+            saved_by = f"sklearn-cnn {version}" if version else "an unknown version"
             warnings.warn(
-                f"This model was pickled by sklearn-cnn {version} and this is "
+                f"This model was pickled by {saved_by} and this is sklearn-cnn "
                 f"{__version__}: the model may not load or predict correctly. "
                 "Refit it, or load it with the version that saved it.", UserWarning)
         super().__setstate__(state)
