@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import _reference as ref
@@ -64,7 +64,9 @@ def test_random_networks_fit_and_predict_or_explain(height, width, channels, lay
             clf.fit(X, y)
     except ValueError as error:
         assert any(word in str(error) for word in CLEAR_ERROR_WORDS), error
+        event("rejected with a clear error")
         return
+    event("fitted and predicted")
     proba = clf.predict_proba(X)
     assert proba.shape == (n_samples, len(np.unique(y)))
     assert proba.dtype == dtype
