@@ -34,6 +34,7 @@ from . import _network, _network_pool
 from ._input import resolve_image_shape, split_image_array, to_nhwc
 from ._kernels import _loss
 from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._progress import EpochProgress
 from ._threads import effective_n_threads, single_threaded_blas
 from ._version import __version__
 from .layers import ACTIVATIONS, as_layer_spec
@@ -107,7 +108,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
 
     verbose : int, default=0
         0 is silent; 1 prints one line per epoch with the loss, the
-        validation score when used, the seconds taken and samples per second.
+        validation score and loss when used, the seconds taken and samples
+        per second; 2 adds progress within each epoch (a live bar on a
+        terminal, a line per tenth of the epoch otherwise).
 
     warm_start : bool, default=False
         Continue from the weights of the previous fit.
@@ -533,7 +536,10 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
                         sample_idx = self._random_state.permutation(n_samples)
                     last_good = [p.copy() for p in params]
                     accumulated_loss = 0.0
-                    for batch in _batches(n_samples, batch_size):
+                    progress = (EpochProgress(self.n_iter_ + 1,
+                                              -(-n_samples // batch_size))
+                                if self.verbose >= 2 else None)
+                    for batch_index, batch in enumerate(_batches(n_samples, batch_size)):
                         idx = sample_idx[batch]
                         weights = sample_weight[idx]
                         weight_sum = weights.sum()
@@ -553,6 +559,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
                             params, network.grads(),
                             [l2 / weight_sum for l2 in l2_per_sample], n_threads)
                         accumulated_loss += batch_loss * n
+                        if progress is not None:
+                            progress.update(batch_index + 1,
+                                            accumulated_loss / min(batch.stop, n_samples))
                     elapsed = time.perf_counter() - start_time
                     self.n_iter_ += 1
                     self.loss_ = accumulated_loss / n_samples
@@ -789,6 +798,44 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         if n_layers == 0:
             return np.ascontiguousarray(X)
         return self._logits(X, effective_n_threads(), n_layers)
+
+    def summary(self):
+        """Print the layers with their output shapes and parameter counts.
+
+        Like Keras' ``model.summary()``; needs a fitted model, since the input
+        size is known only then.
+
+        Returns
+        -------
+        table : str
+            The printed table.
+        """
+        check_is_fitted(self)
+        layers = self._build_network(len(self.classes_))
+        channels, height, width = self.image_shape_
+        rows = [("Input", f"{height} x {width} x {channels}", "")]
+        params = iter(zip(self.coefs_, self.intercepts_))
+        total = 0
+        for layer in layers:
+            shape = " x ".join(str(s) for s in layer.output_shape)
+            count = ""
+            if layer.has_params:
+                weights, bias = next(params)
+                total += weights.size + bias.size
+                count = f"{weights.size + bias.size:,}"
+            rows.append((layer.name, shape, count))
+        widths = [max(len(row[i]) for row in rows + [("Layer", "Output shape",
+                                                       "Parameters")])
+                  for i in range(3)]
+        line = "  ".join("-" * w for w in widths)
+        header = "  ".join(h.ljust(w) for h, w in zip(
+            ("Layer", "Output shape", "Parameters"), widths))
+        body = ["  ".join((row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                           row[2].rjust(widths[2]))) for row in rows]
+        table = "\n".join([header, line, *body, line,
+                           f"Total parameters: {total:,} ({self.coefs_[0].dtype})"])
+        print(table)
+        return table
 
     def fit_transform(self, X, y, sample_weight=None):
         """Fit the model, then return ``transform(X)``.
