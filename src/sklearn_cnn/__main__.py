@@ -84,6 +84,9 @@ def _plot(clf, path):
     ax.plot(epochs, clf.loss_curve_, marker="o", label="training loss")
     if clf.validation_loss_curve_:
         ax.plot(epochs, clf.validation_loss_curve_, marker="o", label="validation loss")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy")
     ax.set_title("Learning curves")

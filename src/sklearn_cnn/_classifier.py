@@ -186,8 +186,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         ``(channels, height, width)`` of the inputs.
     n_features_in_ : int
         Number of features per sample.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of the features, when X has string column names.
+    feature_names_in_ : ndarray of str
+        Names of the features (one per feature), when X has string column
+        names.
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
@@ -769,6 +770,25 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseEstima
         """
         logits = self._predict_logits(X, effective_n_threads())
         return self.classes_[logits.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on the given images and labels.
+
+        Parameters
+        ----------
+        X : array-like
+            Images (see ``image_shape``).
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        score : float
+            Share of correct predictions (weighted by ``sample_weight``).
+        """
+        return super().score(X, y, sample_weight=sample_weight)
 
     def transform(self, X):
         """Features of the last hidden layer: what the output layer sees.

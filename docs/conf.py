@@ -1,0 +1,30 @@
+"""Sphinx configuration: numpydoc docstrings, scikit-learn's look (pydata theme)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath("."))
+
+import sklearn_cnn  # noqa: E402  (installed package: the docs describe what users get)
+
+project = "sklearn-cnn"
+author = "the sklearn-cnn developers"
+copyright = "2026, the sklearn-cnn developers"
+release = version = sklearn_cnn.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+]
+autosummary_generate = True
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+intersphinx_mapping = {}  # no network at build time: no cross-project links
+templates_path = []
+exclude_patterns = ["_build", "_generated/README.txt"]
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn-cnn {release}"
+html_theme_options = {"navigation_with_keys": False}
+html_static_path = []
