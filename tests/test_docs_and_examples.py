@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 PAGES_WITH_CODE = ["quick_start.rst", "user_guide.rst", "threads_and_reproducibility.rst",
-                   "install.rst"]
+                   "install.rst", "scaling_out.rst"]
 EXAMPLE_PICTURES = {
     "plot_learning_curves.py": ["learning_curves.png"],
     "plot_filters_and_feature_maps.py": ["filters_and_feature_maps.png"],
