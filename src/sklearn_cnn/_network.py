@@ -116,27 +116,19 @@ class ConvLayer:
     def forward(self, x, n_threads):
         self.input = x
         out = self.output[: x.shape[0]]
-        if self.pool and not self.training and x.shape[0] < _ROW_SPLIT_MAX_SAMPLES:
-            pool = self.pool
-            _conv.conv2d_maxpool_forward_rows(
-                x, self.weights_2d, self.bias, out, self.argmax[: x.shape[0]],
-                self.cols, self.conv_buffer,
-                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
-                self.pad_top, self.pad_left, *self.conv_shape[:2],
-                pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
-                -(-pool.output_shape[0] // _ROW_BLOCKS), self.activation_code,
-                n_threads,
-            )
-            return out
         if self.pool:
             pool = self.pool
+            # Predicting a few images: split each into blocks of pooled rows.
+            few = not self.training and x.shape[0] < _ROW_SPLIT_MAX_SAMPLES
+            rows_per_block = -(-pool.output_shape[0] // _ROW_BLOCKS) if few else 0
             _conv.conv2d_maxpool_forward(
                 x, self.weights_2d, self.bias, out, self.argmax[: x.shape[0]],
                 self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
-                self.samples_per_chunk, self.activation_code, n_threads,
+                self.samples_per_chunk, rows_per_block, self.activation_code,
+                n_threads,
             )
             return out
         _conv.conv2d_forward(

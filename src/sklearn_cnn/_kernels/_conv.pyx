@@ -449,83 +449,65 @@ def conv2d_maxpool_forward(
     int kernel_h, int kernel_w, int stride_h, int stride_w,
     int pad_top, int pad_left, int out_h, int out_w,
     int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
-    int samples_per_chunk, int activation, int n_threads,
+    int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
 ):
-    """Convolution + bias + activation + max pooling; see the module notes."""
+    """Convolution + bias + activation + max pooling; see the module notes.
+
+    Work items are chunks of ``samples_per_chunk`` samples, or, when
+    ``pooled_rows_per_block`` > 0, blocks of that many pooled rows of one
+    sample: with fewer samples than threads (one image to predict), sample
+    chunks would leave threads idle.  A block computes the conv rows its
+    windows read (rows shared by overlapping windows of two blocks, twice):
+    rows [r0, r1) of the image are the im2col of the same image with the
+    padding on top shifted by r0 * stride.  Both sizes come from the shape,
+    so results do not depend on the thread count.
+    """
     cdef intp_t n_samples = x.shape[0]
+    cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
     cdef ConvGeometry g = make_geometry(
-        x.shape[1], x.shape[2], x.shape[3], out_h, out_w, pooled.shape[3],
+        height, width, channels, out_h, out_w, pooled.shape[3],
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+    cdef ConvGeometry block
     cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
     cdef intp_t image = g.out_h * g.out_w * g.out_channels
-    cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t chunk, start, stop, n
+    cdef bint by_rows = pooled_rows_per_block > 0
+    cdef intp_t n_blocks = (pooled_h + pooled_rows_per_block - 1) // pooled_rows_per_block \
+        if by_rows else 1
+    cdef intp_t n_items = n_samples * n_blocks if by_rows else \
+        (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef intp_t item, start, stop, n, ph_start, ph_stop, row_start, row_stop
     cdef floating* y
     if n_samples == 0:
         return
     with nogil:
-        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
-            start = chunk * samples_per_chunk
-            stop = min(start + samples_per_chunk, n_samples)
+        for item in prange(n_items, schedule="static", num_threads=n_threads):
             y = &conv_out[threadid(), 0]
-            chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                          &bias[0], activation, &cols[threadid(), 0], y)
-            for n in range(start, stop):
-                max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
-                              pool_h, pool_w, pool_stride_h, pool_stride_w,
-                              pooled_w, 0, pooled_h, 0, &pooled[n, 0, 0, 0],
+            if by_rows:
+                n = item // n_blocks
+                ph_start = (item % n_blocks) * pooled_rows_per_block
+                ph_stop = min(ph_start + pooled_rows_per_block, pooled_h)
+                row_start = ph_start * pool_stride_h
+                row_stop = min((ph_stop - 1) * pool_stride_h + pool_h, out_h)
+                block = make_geometry(height, width, channels, row_stop - row_start,
+                                      out_w, g.out_channels, kernel_h, kernel_w,
+                                      stride_h, stride_w,
+                                      pad_top - row_start * stride_h, pad_left)
+                chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
+                              activation, &cols[threadid(), 0], y)
+                max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
+                              pool_stride_h, pool_stride_w, pooled_w, ph_start,
+                              ph_stop, row_start, &pooled[n, 0, 0, 0],
                               &argmax[n, 0, 0, 0])
-
-
-def conv2d_maxpool_forward_rows(
-    const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
-    const floating[:, ::1] weights,      # IN: (taps, OC)
-    const floating[::1] bias,            # IN: (OC,)
-    floating[:, :, :, ::1] pooled,       # OUT: (N, PH, PW, OC)
-    int32_t[:, :, :, ::1] argmax,        # OUT: (N, PH, PW, OC), index oh * OW + ow
-    floating[:, ::1] cols,               # scratch: (n_threads, block rows * taps)
-    floating[:, ::1] conv_out,           # scratch: (n_threads, block rows * OC)
-    int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int pad_top, int pad_left, int out_h, int out_w,
-    int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
-    int pooled_rows_per_block, int activation, int n_threads,
-):
-    """conv2d_maxpool_forward for a few samples: work split by rows.
-
-    With fewer samples than threads (a single image to predict), chunks of
-    samples leave threads idle.  Here each work item is one sample's block of
-    ``pooled_rows_per_block`` pooled rows: the conv rows its windows read are
-    computed (rows shared by overlapping windows of two blocks, twice) and
-    pooled.  A block's conv rows [r0, r1) are an im2col of the same image
-    with the padding on top shifted by r0 * stride.  The block size comes
-    from the shape, so results do not depend on the thread count.
-    """
-    cdef intp_t n_samples = x.shape[0]
-    cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
-    cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
-    cdef intp_t out_channels = pooled.shape[3]
-    cdef intp_t n_blocks = (pooled_h + pooled_rows_per_block - 1) // pooled_rows_per_block
-    cdef intp_t item, n, ph_start, ph_stop, row_start, row_stop
-    cdef ConvGeometry g
-    if n_samples == 0:
-        return
-    with nogil:
-        for item in prange(n_samples * n_blocks, schedule="static",
-                           num_threads=n_threads):
-            n = item // n_blocks
-            ph_start = (item % n_blocks) * pooled_rows_per_block
-            ph_stop = min(ph_start + pooled_rows_per_block, pooled_h)
-            row_start = ph_start * pool_stride_h
-            row_stop = min((ph_stop - 1) * pool_stride_h + pool_h, out_h)
-            g = make_geometry(height, width, channels, row_stop - row_start, out_w,
-                              out_channels, kernel_h, kernel_w, stride_h, stride_w,
-                              pad_top - row_start * stride_h, pad_left)
-            chunk_forward(g, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0], activation,
-                          &cols[threadid(), 0], &conv_out[threadid(), 0])
-            max_pool_rows(&conv_out[threadid(), 0], out_w, out_channels,
-                          pool_h, pool_w, pool_stride_h, pool_stride_w, pooled_w,
-                          ph_start, ph_stop, row_start, &pooled[n, 0, 0, 0],
-                          &argmax[n, 0, 0, 0])
+            else:
+                start = item * samples_per_chunk
+                stop = min(start + samples_per_chunk, n_samples)
+                chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
+                              &bias[0], activation, &cols[threadid(), 0], y)
+                for n in range(start, stop):
+                    max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
+                                  pool_h, pool_w, pool_stride_h, pool_stride_w,
+                                  pooled_w, 0, pooled_h, 0, &pooled[n, 0, 0, 0],
+                                  &argmax[n, 0, 0, 0])
 
 
 def conv2d_maxpool_backward(
