@@ -3,7 +3,6 @@
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 from _common import load_digits_images, parse_args
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 

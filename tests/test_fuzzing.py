@@ -9,7 +9,6 @@ runs many more.  Run it on the bounds-checked build too (README).
 import warnings
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

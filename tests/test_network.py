@@ -77,13 +77,13 @@ def test_float32_and_float64_start_from_the_same_weights():
                          ids=["2", "3-stride2", "1x2"])
 def test_fused_conv_maxpool_matches_separate_layers(pool, activation, dtype, rng):
     specs = (Conv2D(3, 3, 1, "same"), pool, Conv2D(4, 3, 2, "valid"), MaxPool2D(1))
+    x = rng.standard_normal((5, 9, 11, 2)).astype(dtype)
     results = []
     for fuse in (True, False):
         layers = _network.build_layers(specs, [4], 3, (9, 11, 2), activation, fuse=fuse)
         assert len(layers) == (4 if fuse else 6)
         coefs, intercepts = _network.init_params(layers, np.random.RandomState(0), dtype)
         intercepts = [np.full(b.shape, 0.05, dtype) for b in intercepts]
-        x = rng.standard_normal((5, 9, 11, 2)).astype(dtype) if not results else x
         loss, grads = network_loss_and_grads(
             layers, coefs, intercepts, x, np.array([0, 1, 2, 1, 0], np.int32),
             np.full(5, 0.2))

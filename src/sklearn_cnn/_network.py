@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._kernels import _activations, _conv, _dense, _pool
+from ._kernels import _conv, _dense, _pool
 from .layers import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
 
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "logistic": 4}
