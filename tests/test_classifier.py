@@ -38,7 +38,7 @@ def test_digits_accuracy(digits):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_kept_end_to_end(digits, dtype):
     X_train, X_test, y_train, _ = digits
-    clf = fit_quietly(CNNClassifier((Conv2D(4),), (8,), max_iter=2, random_state=0),
+    clf = fit_quietly(CNNClassifier((8,), conv_layers=(Conv2D(4),), max_iter=2, random_state=0),
                       X_train[:200].astype(dtype), y_train[:200])
     assert all(c.dtype == dtype for c in clf.coefs_ + clf.intercepts_)
     proba = clf.predict_proba(X_test.astype(dtype))
@@ -52,7 +52,7 @@ def test_predictions_use_original_labels(digits):
     X_train, X_test, y_train, _ = digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
                       "eight", "nine"])
-    clf = fit_quietly(CNNClassifier((Conv2D(4), "maxpool"), (16,), max_iter=3,
+    clf = fit_quietly(CNNClassifier((16,), conv_layers=(Conv2D(4), "maxpool"), max_iter=3,
                                     random_state=0), X_train, names[y_train])
     assert set(clf.predict(X_test)) <= set(names)
     np.testing.assert_array_equal(clf.classes_, np.sort(names))
@@ -94,7 +94,7 @@ def test_multichannel_images_are_read_channels_first(rng):
     y = rng.randint(0, 3, n)
     X = rng.uniform(0, 0.2, (n, 3, 5, 5))
     X[np.arange(n), y] += 1.0
-    clf = fit_quietly(CNNClassifier((Conv2D(4),), (8,), max_iter=30, random_state=0,
+    clf = fit_quietly(CNNClassifier((8,), conv_layers=(Conv2D(4),), max_iter=30, random_state=0,
                                     image_shape=(3, 5, 5)), X.reshape(n, -1), y)
     assert clf.image_shape_ == (3, 5, 5)
     assert clf.score(X.reshape(n, -1), y) == 1.0
@@ -110,7 +110,7 @@ def test_default_architecture_fits_any_width(n_features, rng):
 
 def test_verbose_prints_one_line_per_epoch(digits, capsys):
     X_train, _, y_train, _ = digits
-    fit_quietly(CNNClassifier((Conv2D(2),), (4,), max_iter=3, verbose=1,
+    fit_quietly(CNNClassifier((4,), conv_layers=(Conv2D(2),), max_iter=3, verbose=1,
                               random_state=0), X_train[:100], y_train[:100])
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert len(lines) == 3
@@ -120,7 +120,7 @@ def test_verbose_prints_one_line_per_epoch(digits, capsys):
 
 def test_early_stopping_restores_best_weights(digits):
     X_train, _, y_train, _ = digits
-    clf = fit_quietly(CNNClassifier((Conv2D(4),), (16,), max_iter=40, early_stopping=True,
+    clf = fit_quietly(CNNClassifier((16,), conv_layers=(Conv2D(4),), max_iter=40, early_stopping=True,
                                     n_iter_no_change=2, random_state=0),
                       X_train, y_train)
     assert clf.best_loss_ is None

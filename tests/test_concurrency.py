@@ -23,7 +23,7 @@ def fit_model(seed=0, max_iter=2):
     X, y = make_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return CNNClassifier((Conv2D(8), MaxPool2D()), (16,), max_iter=max_iter,
+        return CNNClassifier((16,), conv_layers=(Conv2D(8), MaxPool2D()), max_iter=max_iter,
                              random_state=seed).fit(X, y)
 
 

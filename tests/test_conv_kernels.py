@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from sklearn_cnn._network import ConvLayer
 from sklearn_cnn.layers import Conv2D
 
 import _reference as ref
+from _layer_check import build, check_layer
 from _reference import tolerance
 
 # (input HxWxC, Conv2D spec): odd sizes, stride 2, paddings, 1x1 and
@@ -33,17 +33,18 @@ IDS = [f"{'x'.join(map(str, s))}-{c.kernel_size}-{c.stride}-{c.padding}" for s, 
 
 
 def make_layer(shape, spec, dtype, rng, activation="identity", chunk=None):
-    layer = ConvLayer(spec, shape, activation, position=0)
+    layer = build(spec, shape, activation=activation)
     if chunk is not None:
         layer.samples_per_chunk = chunk
-    weights = rng.standard_normal(layer.param_shapes()[0]).astype(dtype)
-    bias = rng.standard_normal(layer.param_shapes()[1]).astype(dtype)
-    layer.bind(weights, bias)
+    infos = layer.parameters()
+    weights = rng.standard_normal(infos["weights"].shape).astype(dtype)
+    bias = rng.standard_normal(infos["bias"].shape).astype(dtype)
+    layer.bind({"weights": weights, "bias": bias}, {})
     return layer
 
 
 def run_forward_backward(layer, x, grad_output, n_threads):
-    layer.allocate(x.shape[0], x.dtype, n_threads, training=True, first=False)
+    layer.allocate(x.shape[0], x.dtype, n_threads, training=True, needs_input_grad=True)
     out = layer.forward(x, n_threads).copy()
     grad_input = layer.backward(grad_output.copy(), n_threads)
     return out, grad_input.copy(), layer.grad_weights.copy(), layer.grad_bias.copy()
@@ -75,43 +76,27 @@ def test_conv_matches_reference(shape, spec, n_samples, dtype, activation, rng,
 
 
 def test_conv_output_sizes():
-    assert ConvLayer(Conv2D(1, 3, 2, "same"), (7, 9, 1), "relu", 0).output_shape == (4, 5, 1)
-    assert ConvLayer(Conv2D(1, 3, 1, "valid"), (7, 9, 1), "relu", 0).output_shape == (5, 7, 1)
-    assert ConvLayer(Conv2D(2, 3, 2, 1), (8, 8, 1), "relu", 0).output_shape == (4, 4, 2)
+    assert build(Conv2D(1, 3, 2, "same"), (7, 9, 1)).output_shape == (4, 5, 1)
+    assert build(Conv2D(1, 3, 1, "valid"), (7, 9, 1)).output_shape == (5, 7, 1)
+    assert build(Conv2D(2, 3, 2, 1), (8, 8, 1)).output_shape == (4, 4, 2)
 
 
-@pytest.mark.parametrize("shape, spec", CASES[:6], ids=IDS[:6])
-def test_conv_gradients_by_finite_differences(shape, spec, rng):
-    """Central differences in float64 on loss = sum(out * R)."""
-    layer = make_layer(shape, spec, np.float64, rng, activation="tanh", chunk=2)
-    x = rng.standard_normal((3, *shape))
-    projection = rng.standard_normal((3, *layer.output_shape))
-    _, grad_input, grad_w, grad_b = run_forward_backward(layer, x, projection, 1)
+@pytest.mark.parametrize("shape, spec", CASES[:6] + CASES[9:11], ids=IDS[:6] + IDS[9:11])
+def test_conv_passes_the_shared_layer_checks(shape, spec):
+    def oracle(x, params):
+        layer = build(spec, shape)
+        stride, pads = (layer.stride_h, layer.stride_w), (layer.pad_top, layer.pad_left)
+        return ref.conv2d_forward(x, params["conv_layers.0.weights"],
+                                  params["conv_layers.0.bias"], stride, pads,
+                                  layer.output_shape[:2], "tanh")
 
-    def loss():
-        layer.allocate(x.shape[0], x.dtype, 1, training=False, first=False)
-        return float((layer.forward(x, 1) * projection).sum())
-
-    eps = 1e-6
-    for array, analytic in ((x, grad_input), (layer.weights, grad_w), (layer.bias, grad_b)):
-        numeric = np.empty_like(array)
-        flat, flat_numeric = array.reshape(-1), numeric.reshape(-1)
-        for i in range(flat.size):
-            saved = flat[i]
-            flat[i] = saved + eps
-            up = loss()
-            flat[i] = saved - eps
-            down = loss()
-            flat[i] = saved
-            flat_numeric[i] = (up - down) / (2 * eps)
-        error = np.abs(numeric - analytic).max() / max(np.abs(numeric).max(), 1e-12)
-        assert error < 1e-6, error
+    check_layer(spec, shape, oracle=oracle, activation="tanh")
 
 
 def test_conv_first_layer_skips_input_gradient(rng):
     layer = make_layer((6, 6, 2), Conv2D(3), np.float64, rng)
     x = rng.standard_normal((2, 6, 6, 2))
-    layer.allocate(2, np.float64, 1, training=True, first=True)
+    layer.allocate(2, np.float64, 1, training=True, needs_input_grad=False)
     layer.forward(x, 1)
     assert layer.backward(np.ones((2, 6, 6, 3)), 1) is None
     _, expected_gw, _ = ref.conv2d_backward(x, layer.weights, layer.output,

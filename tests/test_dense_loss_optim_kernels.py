@@ -6,7 +6,9 @@ from _reference import tolerance
 
 import _reference as ref
 from sklearn_cnn._kernels import _activations, _loss, _optim
-from sklearn_cnn._network import ACTIVATION_CODES, DenseLayer
+from _layer_check import build, check_layer
+from sklearn_cnn.layers import Dense
+from sklearn_cnn.layers._base import ACTIVATION_CODES
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -15,11 +17,11 @@ from sklearn_cnn._network import ACTIVATION_CODES, DenseLayer
 @pytest.mark.parametrize("activation", list(ACTIVATION_CODES))
 def test_dense_matches_reference(n_samples, n_inputs, n_outputs, activation, dtype, rng,
                                  n_threads):
-    layer = DenseLayer(n_inputs, n_outputs, activation)
+    layer = build(Dense(n_outputs, activation), (n_inputs,))
     weights = rng.standard_normal((n_inputs, n_outputs)).astype(dtype) / 10
     bias = rng.standard_normal(n_outputs).astype(dtype)
-    layer.bind(weights, bias)
-    layer.allocate(n_samples, dtype, n_threads, training=True, first=False)
+    layer.bind({"weights": weights, "bias": bias}, {})
+    layer.allocate(n_samples, dtype, n_threads, training=True, needs_input_grad=True)
     x = rng.standard_normal((n_samples, n_inputs)).astype(dtype)
     grad_output = rng.standard_normal((n_samples, n_outputs)).astype(dtype)
     out = layer.forward(x, n_threads).copy()
@@ -32,31 +34,13 @@ def test_dense_matches_reference(n_samples, n_inputs, n_outputs, activation, dty
     np.testing.assert_allclose(layer.grad_bias, exp_gb, **tolerance(dtype))
 
 
-def test_dense_gradients_by_finite_differences(rng):
-    layer = DenseLayer(6, 4, "tanh")
-    layer.bind(rng.standard_normal((6, 4)), rng.standard_normal(4))
-    layer.allocate(3, np.float64, 1, training=True, first=False)
-    x = rng.standard_normal((3, 6))
-    projection = rng.standard_normal((3, 4))
-    layer.forward(x, 1)
-    grad_input = layer.backward(projection.copy(), 1).copy()
+@pytest.mark.parametrize("shape", [(6,), (3, 2, 2)], ids=["flat", "feature-map"])
+def test_dense_passes_the_shared_layer_checks(shape):
+    def oracle(x, params):
+        return ref.dense_forward(x.reshape(len(x), -1), params["conv_layers.0.weights"],
+                                 params["conv_layers.0.bias"], "tanh")
 
-    def loss():
-        return float((layer.forward(x, 1) * projection).sum())
-
-    eps = 1e-6
-    for array, analytic in ((x, grad_input), (layer.weights, layer.grad_weights),
-                            (layer.bias, layer.grad_bias)):
-        numeric = np.empty_like(array)
-        for i in np.ndindex(array.shape):
-            saved = array[i]
-            array[i] = saved + eps
-            up = loss()
-            array[i] = saved - eps
-            down = loss()
-            array[i] = saved
-            numeric[i] = (up - down) / (2 * eps)
-        assert np.abs(numeric - analytic).max() / np.abs(numeric).max() < 1e-6
+    check_layer(Dense(4, activation="tanh"), shape, oracle=oracle)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

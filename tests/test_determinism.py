@@ -21,7 +21,7 @@ def data():
 
 def train(data, n_threads, incremental, **params):
     X, y = data
-    clf = CNNClassifier((Conv2D(8), MaxPool2D(), Conv2D(8, 3, 2)), (16,), batch_size=48,
+    clf = CNNClassifier((16,), conv_layers=(Conv2D(8), MaxPool2D(), Conv2D(8, 3, 2)), batch_size=48,
                         max_iter=3, dropout=0.2, random_state=7, **params)
     with threadpool_limits(n_threads, user_api="openmp"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

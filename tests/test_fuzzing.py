@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import _reference as ref
 from sklearn_cnn import AvgPool2D, CNNClassifier, Conv2D, GlobalAvgPool2D, MaxPool2D
-from sklearn_cnn._network import ConvLayer
+from _layer_check import build
 
 pairs = st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4)))
 paddings = st.one_of(st.sampled_from(["same", "valid"]), st.integers(0, 3),
@@ -85,16 +85,17 @@ def test_random_convolutions_match_the_reference(height, width, channels, spec,
     # Linear layer (identity activation), so the reference is exact.
     spec = Conv2D(spec.filters, spec.kernel_size, spec.stride, spec.padding)
     try:
-        layer = ConvLayer(spec, (height, width, channels), "identity", 0)
+        layer = build(spec, (height, width, channels), activation="identity")
     except ValueError:
         return  # the kernel does not fit: rejected before any kernel runs
     layer.samples_per_chunk = chunk
     rng = np.random.RandomState(seed)
-    layer.bind(rng.standard_normal(layer.param_shapes()[0]),
-               rng.standard_normal(layer.param_shapes()[1]))
+    infos = layer.parameters()
+    layer.bind({"weights": rng.standard_normal(infos["weights"].shape),
+                "bias": rng.standard_normal(infos["bias"].shape)}, {})
     x = rng.standard_normal((n_samples, height, width, channels))
     grad_output = rng.standard_normal((n_samples, *layer.output_shape))
-    layer.allocate(n_samples, np.float64, 2, training=True, first=False)
+    layer.allocate(n_samples, np.float64, 2, training=True, needs_input_grad=True)
     out = layer.forward(x, 2).copy()
     grad_input = layer.backward(grad_output.copy(), 2)
     stride, pads = (layer.stride_h, layer.stride_w), (layer.pad_top, layer.pad_left)

@@ -25,14 +25,21 @@ def test_summary_lists_layers_shapes_and_parameter_counts(data, capsys):
     X, y = data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CNNClassifier((Conv2D(4), MaxPool2D(), Conv2D(5, 1)), (7,), max_iter=1,
+        clf = CNNClassifier((7,), conv_layers=(Conv2D(4), MaxPool2D(), Conv2D(5, 1)), max_iter=1,
                             image_shape=(3, 6, 6)).fit(X, y)
-    table = clf.summary()
-    assert capsys.readouterr().out.strip() == table.strip()
+    summary = clf.summary()
+    assert capsys.readouterr().out == ""  # returned, not printed
+    table = str(summary)
+    assert repr(summary) == table and "<table>" in summary._repr_html_()
     lines = table.splitlines()
     assert lines[2].split() == ["Input", "6", "x", "6", "x", "3"]
-    assert "Conv2D(4, 3x3) + MaxPool2D(2x2)" in lines[3] and "3 x 3 x 4" in lines[3]
+    # The layers as declared (fusion is invisible), with every trained array.
+    assert lines[3].split()[:6] == ["Conv2D(4,", "3x3)", "6", "x", "6", "x"]
+    assert "weights 3x3x3x4, bias 4" in lines[3]
     assert lines[3].split()[-1] == str(3 * 3 * 3 * 4 + 4)
+    assert lines[4].split() == ["MaxPool2D(2x2)", "3", "x", "3", "x", "4"]
+    assert [line.split()[0] for line in lines[5:8]] == ["Conv2D(5,", "Dense(7)",
+                                                        "Dense(3)"]
     total = sum(c.size + b.size for c, b in zip(clf.coefs_, clf.intercepts_))
     assert lines[-1] == f"Total parameters: {total:,} (float64)"
     with pytest.raises(NotFittedError):
@@ -43,7 +50,7 @@ def test_verbose_2_prints_progress_in_a_log(data, capsys):
     X, y = data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        CNNClassifier((Conv2D(2),), (4,), max_iter=2, batch_size=4, verbose=2).fit(X, y)
+        CNNClassifier((4,), conv_layers=(Conv2D(2),), max_iter=2, batch_size=4, verbose=2).fit(X, y)
     out = capsys.readouterr().out.splitlines()
     progress = [line for line in out if line.startswith("  epoch ")]
     assert len(progress) == 20  # a line per tenth of each of the 2 epochs
@@ -85,7 +92,8 @@ def test_cli_trains_on_a_users_npz_with_a_plot(data, tmp_path):
                      str(tmp_path / "m.joblib"))
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split("test accuracy:")[1].split()[0]) > 0.9
-    assert "Input                             6 x 6 x 3" in result.stdout
+    assert [line.split()[1:] for line in result.stdout.splitlines()
+            if line.startswith("Input ")] == [["6", "x", "6", "x", "3"]]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

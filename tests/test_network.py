@@ -1,74 +1,114 @@
-"""Whole-network gradient check and geometry errors."""
+"""The network: whole-network gradients, geometry errors, fusion, naming."""
 
 import numpy as np
 import pytest
 
-from sklearn_cnn import _network
-from sklearn_cnn._kernels import _loss
-from sklearn_cnn.layers import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from _layer_check import assert_gradient_close, numeric_gradient
+from sklearn_cnn._losses import SoftmaxCrossEntropy
+from sklearn_cnn._network import Network
+from sklearn_cnn.layers import (
+    Activation,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    Sequential,
+)
+from sklearn_cnn.layers._base import BuildContext
+from sklearn_cnn.layers._dropout import DropoutLayer
 
 
-def network_loss_and_grads(layers, coefs, intercepts, x, labels, weights):
-    net = _network.Network(layers, coefs, intercepts)
-    net.allocate(x.shape[0], x.dtype, 2, training=True)
-    logits = net.forward(x, 2)
+def make_network(specs, hidden, n_outputs, shape, activation="relu", fuse=True,
+                 dropout=0.0, rng=None):
+    context = BuildContext(activation, rng=rng, fuse=fuse)
+    return Network(specs, hidden, n_outputs, shape, context, dropout=dropout)
+
+
+def network_loss_and_grads(network, parameters, x, labels, weights):
+    network.bind(parameters, {})
+    network.allocate(x.shape[0], x.dtype, 2, training=True)
+    logits = network.forward(x, 2)
     losses = np.empty(x.shape[0])
-    _loss.softmax_cross_entropy(logits, labels, weights, losses, 2)
-    net.backward(logits, 2)
-    return losses.sum(), [g.copy() for g in net.grads()]
+    SoftmaxCrossEntropy().loss_and_gradient(logits, labels, weights, losses, 2)
+    network.backward(logits, 2)
+    return losses.sum(), [g.copy() for g in network.grads()]
+
+
+def check_network_gradient(network, parameters, x, labels, before_each=None):
+    weights = np.full(len(labels), 1 / len(labels))
+
+    def loss():
+        if before_each:
+            before_each()
+        return network_loss_and_grads(network, parameters, x, labels, weights)[0]
+
+    if before_each:
+        before_each()
+    _, grads = network_loss_and_grads(network, parameters, x, labels, weights)
+    numeric = np.concatenate([numeric_gradient(loss, p).ravel()
+                              for p in parameters.values()])
+    analytic = np.concatenate([g.ravel() for g in grads])
+    assert np.abs(numeric).max() > 1e-3
+    assert_gradient_close(numeric, analytic)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
 def test_whole_network_gradient_by_finite_differences(activation, rng):
     specs = (Conv2D(3, 3, 1, "same"), MaxPool2D(2), Conv2D(4, (2, 3), 2, 1),
              AvgPool2D((1, 2)), Conv2D(2, 1), GlobalAvgPool2D())
-    layers = _network.build_layers(specs, [5], 3, (7, 9, 2), activation)
-    coefs, intercepts = _network.init_params(layers, rng, np.float64)
-    intercepts = [rng.standard_normal(b.shape) * 0.1 for b in intercepts]
+    network = make_network(specs, [5], 3, (7, 9, 2), activation)
+    parameters, _ = network.init_parameters(rng, np.float64)
+    for name in parameters:
+        if name.endswith(".bias"):
+            parameters[name] = rng.standard_normal(parameters[name].shape) * 0.1
     x = rng.standard_normal((4, 7, 9, 2))
-    labels = np.array([0, 2, 1, 2], dtype=np.int32)
-    weights = np.full(4, 0.25)
-    _, grads = network_loss_and_grads(layers, coefs, intercepts, x, labels, weights)
+    check_network_gradient(network, parameters, x, np.array([0, 2, 1, 2], np.int32))
 
-    def loss():
-        value, _ = network_loss_and_grads(layers, coefs, intercepts, x, labels, weights)
-        return value
 
-    eps = 1e-6
-    numerics = []
-    for param in coefs + intercepts:
-        numeric = np.empty_like(param)
-        for i in np.ndindex(param.shape):
-            saved = param[i]
-            param[i] = saved + eps
-            up = loss()
-            param[i] = saved - eps
-            down = loss()
-            param[i] = saved
-            numeric[i] = (up - down) / (2 * eps)
-        numerics.append(numeric.ravel())
-    numeric = np.concatenate(numerics)
-    analytic = np.concatenate([g.ravel() for g in grads])
-    # Relative to the whole gradient: the rounding error of the differences
-    # (about 1e-10) would swamp entries that are themselves tiny.
-    assert np.abs(numeric).max() > 1e-3
-    assert np.abs(numeric - analytic).max() / np.abs(numeric).max() < 1e-6
+def test_blocks_and_activation_layers_by_finite_differences(rng):
+    specs = (Sequential((Conv2D(3, activation="identity"), Activation("tanh"),
+                         MaxPool2D(2))),
+             Conv2D(2, activation="identity"), Activation("logistic"),
+             Dense(4, activation="tanh"), Dropout(0.0))
+    network = make_network(specs, [], 3, (6, 5, 2))
+    parameters, _ = network.init_parameters(rng, np.float64)
+    x = rng.standard_normal((3, 6, 5, 2))
+    check_network_gradient(network, parameters, x, np.array([0, 2, 1], np.int32))
+
+
+def test_parameters_are_named_after_where_layers_are_declared(rng):
+    specs = (Sequential((Conv2D(3), MaxPool2D())), AvgPool2D(), Conv2D(2))
+    network = make_network(specs, [5, 4], 3, (8, 8, 1), dropout=0.2)
+    assert list(network.parameter_infos()) == [
+        "conv_layers.0.layers.0.weights", "conv_layers.0.layers.0.bias",
+        "conv_layers.2.weights", "conv_layers.2.bias",
+        "hidden_layers.0.weights", "hidden_layers.0.bias",
+        "hidden_layers.1.weights", "hidden_layers.1.bias",
+        "output.weights", "output.bias"]
+    infos = network.parameter_infos()
+    assert all(info.decay == name.endswith(".weights") for name, info in infos.items())
+    assert network.feature_layer_count() == len(network.layers) - 2  # dropout
 
 
 def test_shapes_are_described_in_errors():
     with pytest.raises(ValueError, match=r"conv_layers\[2\].*larger than the 1x1"):
-        _network.build_layers((Conv2D(2), MaxPool2D(2), MaxPool2D(2)), [], 2,
-                              (2, 2, 1), "relu")
+        make_network((Conv2D(2), MaxPool2D(2), MaxPool2D(2)), [], 2, (2, 2, 1))
     with pytest.raises(ValueError, match=r"conv_layers\[0\].*5x5 kernel does not fit"):
-        _network.build_layers((Conv2D(2, 5, padding="valid"),), [], 2, (4, 4, 1), "relu")
+        make_network((Conv2D(2, 5, padding="valid"),), [], 2, (4, 4, 1))
+    with pytest.raises(ValueError, match=r"conv_layers\[1\].layers\[0\].*larger than"):
+        make_network((Conv2D(2), Sequential((MaxPool2D(5),))), [], 2, (4, 4, 1))
+    with pytest.raises(ValueError, match=r"conv_layers\[1\].*needs a feature map"):
+        make_network((Dense(3), MaxPool2D()), [], 2, (4, 4, 1))
 
 
 def test_float32_and_float64_start_from_the_same_weights():
-    layers = _network.build_layers((Conv2D(2),), [3], 2, (4, 4, 1), "relu")
-    c32, _ = _network.init_params(layers, np.random.RandomState(1), np.float32)
-    c64, _ = _network.init_params(layers, np.random.RandomState(1), np.float64)
-    for a, b in zip(c32, c64):
-        np.testing.assert_array_equal(a, b.astype(np.float32))
+    network = make_network((Conv2D(2),), [3], 2, (4, 4, 1))
+    p32, _ = network.init_parameters(np.random.RandomState(1), np.float32)
+    p64, _ = network.init_parameters(np.random.RandomState(1), np.float64)
+    for name in p64:
+        np.testing.assert_array_equal(p32[name], p64[name].astype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -80,14 +120,15 @@ def test_fused_conv_maxpool_matches_separate_layers(pool, activation, dtype, rng
     x = rng.standard_normal((5, 9, 11, 2)).astype(dtype)
     results = []
     for fuse in (True, False):
-        layers = _network.build_layers(specs, [4], 3, (9, 11, 2), activation, fuse=fuse)
-        assert len(layers) == (4 if fuse else 6)
-        coefs, intercepts = _network.init_params(layers, np.random.RandomState(0), dtype)
-        intercepts = [np.full(b.shape, 0.05, dtype) for b in intercepts]
-        loss, grads = network_loss_and_grads(
-            layers, coefs, intercepts, x, np.array([0, 1, 2, 1, 0], np.int32),
-            np.full(5, 0.2))
-        results.append((loss, grads))
+        network = make_network(specs, [4], 3, (9, 11, 2), activation, fuse=fuse)
+        assert len(network.layers) == (4 if fuse else 6)
+        parameters, _ = network.init_parameters(np.random.RandomState(0), dtype)
+        for name in parameters:
+            if name.endswith(".bias"):
+                parameters[name] = np.full(parameters[name].shape, 0.05, dtype)
+        results.append(network_loss_and_grads(
+            network, parameters, x, np.array([0, 1, 2, 1, 0], np.int32),
+            np.full(5, 0.2)))
     (loss_fused, grads_fused), (loss_plain, grads_plain) = results
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(loss_fused, loss_plain, rtol=rtol)
@@ -98,34 +139,20 @@ def test_fused_conv_maxpool_matches_separate_layers(pool, activation, dtype, rng
 def test_dropout_gradient_by_finite_differences(rng):
     """With the mask held fixed (same random state each pass), the dropout
     network's gradient matches central differences."""
-    layers = _network.build_layers((Conv2D(2),), [6, 5], 3, (3, 3, 1), "tanh",
-                                   dropout=0.4, rng=np.random.RandomState(0))
-    assert sum(isinstance(layer, _network.DropoutLayer) for layer in layers) == 2
-    dropouts = [layer for layer in layers if isinstance(layer, _network.DropoutLayer)]
-    coefs, intercepts = _network.init_params(layers, rng, np.float64)
+    network = make_network((Conv2D(2),), [6, 5], 3, (3, 3, 1), "tanh", dropout=0.4,
+                           rng=np.random.RandomState(0))
+    dropouts = [layer for layer in network.layers if isinstance(layer, DropoutLayer)]
+    assert len(dropouts) == 2
+    parameters, _ = network.init_parameters(rng, np.float64)
     x = rng.standard_normal((4, 3, 3, 1))
-    labels = np.array([0, 2, 1, 2], dtype=np.int32)
-    weights = np.full(4, 0.25)
 
-    def loss_and_grads():
+    def reseed():
         for layer in dropouts:
             layer.rng = np.random.RandomState(7)
-        return network_loss_and_grads(layers, coefs, intercepts, x, labels, weights)
 
-    _, grads = loss_and_grads()
+    check_network_gradient(network, parameters, x, np.array([0, 2, 1, 2], np.int32),
+                           before_each=reseed)
     assert (dropouts[0].mask == 0).any() and (dropouts[0].mask > 1).any()
-    eps = 1e-6
-    for param, analytic in zip(coefs + intercepts, grads):
-        numeric = np.empty_like(param)
-        for i in np.ndindex(param.shape):
-            saved = param[i]
-            param[i] = saved + eps
-            up, _ = loss_and_grads()
-            param[i] = saved - eps
-            down, _ = loss_and_grads()
-            param[i] = saved
-            numeric[i] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -135,15 +162,17 @@ def test_dropout_gradient_by_finite_differences(rng):
     (Conv2D(5, 1, padding="valid"), MaxPool2D(3, 2)),
 ], ids=["lenet", "strided-overlapping", "pointwise"])
 def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):
-    """Below _ROW_SPLIT_MAX_SAMPLES, fused layers split images into row blocks
+    """Below ROW_SPLIT_MAX_SAMPLES, fused layers split images into row blocks
     and dense layers split their outputs: the results must not change."""
-    layers = _network.build_layers(specs, [70], 3, (13, 11, 1), "relu")
-    coefs, intercepts = _network.init_params(layers, rng, dtype)
-    intercepts = [rng.standard_normal(b.shape).astype(dtype) * 0.1 for b in intercepts]
+    network = make_network(specs, [70], 3, (13, 11, 1))
+    parameters, _ = network.init_parameters(rng, dtype)
+    for name in parameters:
+        if name.endswith(".bias"):
+            parameters[name] = rng.standard_normal(parameters[name].shape).astype(dtype) * 0.1
     x = rng.standard_normal((9, 13, 11, 1)).astype(dtype)
 
     def predict(batch, n_threads):
-        net = _network.Network(layers, coefs, intercepts)
+        net = make_network(specs, [70], 3, (13, 11, 1)).bind(parameters, {})
         net.allocate(len(batch), dtype, n_threads, training=False)
         return net.forward(batch, n_threads).copy()
 

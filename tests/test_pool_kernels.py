@@ -5,8 +5,9 @@ import pytest
 from _reference import tolerance
 
 import _reference as ref
-from sklearn_cnn._network import GlobalAvgPoolLayer, PoolLayer
-from sklearn_cnn.layers import AvgPool2D, MaxPool2D
+from _layer_check import bind, build, check_layer
+from sklearn_cnn.layers import (
+    Activation, AvgPool2D, Conv2D, Dropout, GlobalAvgPool2D, MaxPool2D, Sequential)
 
 CASES = [
     ((6, 6, 3), 2, None),
@@ -20,7 +21,7 @@ IDS = [f"{'x'.join(map(str, s))}-{p}-{st}" for s, p, st in CASES]
 
 
 def run(layer, x, grad_output, n_threads):
-    layer.allocate(x.shape[0], x.dtype, n_threads, training=True, first=False)
+    layer.allocate(x.shape[0], x.dtype, n_threads, training=True, needs_input_grad=True)
     out = layer.forward(x, n_threads).copy()
     return out, layer.backward(grad_output.copy(), n_threads).copy()
 
@@ -30,7 +31,7 @@ def run(layer, x, grad_output, n_threads):
 @pytest.mark.parametrize("shape, pool, stride", CASES, ids=IDS)
 def test_max_pool_matches_reference(shape, pool, stride, n_samples, dtype, rng,
                                     n_threads):
-    layer = PoolLayer(MaxPool2D(pool, stride), shape, 0)
+    layer = build(MaxPool2D(pool, stride), shape)
     # Few distinct values: ties are common and must go to the first maximum.
     x = rng.randint(0, 3, (n_samples, *shape)).astype(dtype)
     grad_output = rng.standard_normal((n_samples, *layer.output_shape)).astype(dtype)
@@ -46,7 +47,7 @@ def test_max_pool_matches_reference(shape, pool, stride, n_samples, dtype, rng,
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, pool, stride", CASES, ids=IDS)
 def test_avg_pool_matches_reference(shape, pool, stride, dtype, rng, n_threads):
-    layer = PoolLayer(AvgPool2D(pool, stride), shape, 0)
+    layer = build(AvgPool2D(pool, stride), shape)
     x = rng.standard_normal((3, *shape)).astype(dtype)
     grad_output = rng.standard_normal((3, *layer.output_shape)).astype(dtype)
     out, grad_input = run(layer, x, grad_output, n_threads)
@@ -61,7 +62,7 @@ def test_avg_pool_matches_reference(shape, pool, stride, dtype, rng, n_threads):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_global_avg_pool_matches_reference(dtype, rng, n_threads):
-    layer = GlobalAvgPoolLayer((5, 3, 4))
+    layer = build(GlobalAvgPool2D(), (5, 3, 4))
     x = rng.standard_normal((3, 5, 3, 4)).astype(dtype)
     grad_output = rng.standard_normal((3, 1, 1, 4)).astype(dtype)
     out, grad_input = run(layer, x, grad_output, n_threads)
@@ -71,39 +72,53 @@ def test_global_avg_pool_matches_reference(dtype, rng, n_threads):
                                **tolerance(dtype))
 
 
-@pytest.mark.parametrize("layer", [
-    PoolLayer(MaxPool2D(2), (4, 6, 2), 0),
-    PoolLayer(MaxPool2D(3, 2), (5, 5, 2), 0),
-    PoolLayer(AvgPool2D(2, 1), (4, 5, 2), 0),
-    GlobalAvgPoolLayer((3, 4, 2)),
+@pytest.mark.parametrize("spec, shape", [
+    (MaxPool2D(2), (4, 6, 2)),
+    (MaxPool2D(3, 2), (5, 5, 2)),
+    (AvgPool2D(2, 1), (4, 5, 2)),
+    (GlobalAvgPool2D(), (3, 4, 2)),
 ], ids=["max", "max-overlap", "avg", "global"])
-def test_pool_gradients_by_finite_differences(layer, rng):
-    x = rng.standard_normal((2, *layer.input_shape))  # distinct values: no ties
-    projection = rng.standard_normal((2, *layer.output_shape))
-    _, analytic = run(layer, x, projection, 1)
+def test_pool_passes_the_shared_layer_checks(spec, shape):
+    def oracle(x, params):
+        if isinstance(spec, GlobalAvgPool2D):
+            return x.mean(axis=(1, 2), keepdims=True)
+        layer = build(spec, shape)
+        reference = ref.max_pool2d_forward if layer.is_max else ref.avg_pool2d_forward
+        return reference(x, (layer.pool_h, layer.pool_w),
+                         (layer.stride_h, layer.stride_w))
 
-    def loss():
-        return float((layer.forward(x, 1) * projection).sum())
+    check_layer(spec, shape, oracle=oracle)
 
-    numeric = np.empty_like(x)
-    eps = 1e-6
-    for i in np.ndindex(x.shape):
-        saved = x[i]
-        x[i] = saved + eps
-        up = loss()
-        x[i] = saved - eps
-        down = loss()
-        x[i] = saved
-        numeric[i] = (up - down) / (2 * eps)
-    assert np.abs(numeric - analytic).max() / np.abs(numeric).max() < 1e-6
+
+def test_activation_and_dropout_pass_the_shared_layer_checks():
+    check_layer(Activation("tanh"), (3, 4, 2), oracle=lambda x, params: np.tanh(x))
+    layer = check_layer(Dropout(0.4), (7,), n_samples=5)
+    assert (layer.mask == 0).any() and (layer.mask > 1).any()
+
+
+@pytest.mark.parametrize("pool", [MaxPool2D(2), MaxPool2D(3, 2)], ids=["2", "3-2"])
+def test_fused_block_passes_the_shared_layer_checks(pool):
+    """Conv2D + Activation + MaxPool2D runs as one fused kernel; the block
+    matches the same layers run one by one."""
+    spec = Sequential((Conv2D(3, activation="identity"), Activation("tanh"), pool))
+    fused = build(spec, (7, 6, 2), fuse=True)
+    assert len(fused.layers) == 1 and fused.layers[0].pool is not None
+
+    def unfused_forward(x, params):
+        layer = build(spec, (7, 6, 2), fuse=False)
+        bind(layer, params, {})
+        layer.allocate(x.shape[0], x.dtype, 1, training=False, needs_input_grad=False)
+        return layer.forward(x, 1)
+
+    check_layer(spec, (7, 6, 2), oracle=unfused_forward, fuse=True)
 
 
 def test_pool_larger_than_map_is_rejected():
     with pytest.raises(ValueError, match="larger than the 1x3 feature map"):
-        PoolLayer(MaxPool2D(2), (1, 3, 4), position=2)
+        build(MaxPool2D(2), (1, 3, 4))
 
 
 def test_auto_pool_shrinks_to_fit():
-    layer = PoolLayer(MaxPool2D(2), (1, 3, 4), 0, shrink_to_fit=True)
+    layer = build(MaxPool2D(2), (1, 3, 4), auto=True)
     assert (layer.pool_h, layer.pool_w) == (1, 2)
     assert layer.output_shape == (1, 1, 4)

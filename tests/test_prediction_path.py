@@ -18,7 +18,7 @@ def fitted(rng):
     y = rng.randint(0, 3, 60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CNNClassifier((Conv2D(4), MaxPool2D()), (8,), max_iter=2,
+        clf = CNNClassifier((8,), conv_layers=(Conv2D(4), MaxPool2D()), max_iter=2,
                             random_state=0).fit(X, y)
     return clf, X, y
 

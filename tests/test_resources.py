@@ -29,7 +29,7 @@ def model():
     y = rng.randint(0, 3, 300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return CNNClassifier((Conv2D(8), MaxPool2D()), (16,), max_iter=1,
+        return CNNClassifier((16,), conv_layers=(Conv2D(8), MaxPool2D()), max_iter=1,
                              random_state=0).fit(X, y)
 
 
@@ -48,7 +48,7 @@ def test_fit_copies_the_training_set_at_most_once(layout):
     rng = np.random.RandomState(0)
     X = np.asarray(rng.rand(20000, 144).astype(np.float32), order=layout)  # 11.5 MB
     y = rng.randint(0, 3, 20000)
-    clf = CNNClassifier((Conv2D(4), MaxPool2D()), (8,), max_iter=1, random_state=0)
+    clf = CNNClassifier((8,), conv_layers=(Conv2D(4), MaxPool2D()), max_iter=1, random_state=0)
 
     def fit():
         with warnings.catch_warnings():

@@ -85,7 +85,7 @@ X = np.load(sys.argv[1], mmap_mode="r")
 y = np.load(sys.argv[1].replace("X.npy", "y.npy"))
 X_test, y_test = load_digits(return_X_y=True)
 X_test = (X_test / 16).astype(np.float32)
-clf = CNNClassifier((Conv2D(8), MaxPool2D()), (32,), batch_size=128, random_state=0)
+clf = CNNClassifier((32,), conv_layers=(Conv2D(8), MaxPool2D()), batch_size=128, random_state=0)
 clf.partial_fit(X[:256], y[:256], classes=np.arange(10))  # allocate what fit allocates
 peak = baseline = anon_mb()
 running = True
@@ -120,7 +120,7 @@ def test_out_of_core_training_from_a_memmap(tmp_path):
     X_test, y_test = load_digits(return_X_y=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        in_memory = CNNClassifier((Conv2D(8), MaxPool2D()), (32,), batch_size=128,
+        in_memory = CNNClassifier((32,), conv_layers=(Conv2D(8), MaxPool2D()), batch_size=128,
                                   max_iter=2, random_state=0).fit(X, y)
     in_memory_score = in_memory.score((X_test / 16).astype(np.float32), y_test)
     assert measured["score"] >= in_memory_score - 0.02, (measured, in_memory_score)

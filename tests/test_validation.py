@@ -82,7 +82,7 @@ def test_bad_X(bad_X, error, message):
 
 
 def test_bad_X_in_predict():
-    clf = CNNClassifier((Conv2D(2),), (4,), max_iter=1).fit(X, y)
+    clf = CNNClassifier((4,), conv_layers=(Conv2D(2),), max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match="NaN"):
         clf.predict(np.where(X > 0.9, np.nan, X))
     with pytest.raises(ValueError, match="X has 63 features"):
@@ -98,7 +98,7 @@ def test_bad_X_in_predict():
     (np.array([0, "a"] * 10, dtype=object), "Mix of label input types|unknown"),
     (np.linspace(0, 1, 20), "Unknown label type"),
     (np.arange(19), "19 samples|inconsistent numbers of samples|must match"),
-    (np.c_[y, y], "y should be a 1d array"),
+    (np.c_[np.arange(20) % 3, y], "y is multiclass-multioutput: CNNClassifier takes"),
 ])
 def test_bad_y(bad_y, message):
     with pytest.raises(ValueError, match=message):

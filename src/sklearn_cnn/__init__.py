@@ -1,16 +1,31 @@
-"""sklearn-cnn: a convolutional neural network classifier for scikit-learn."""
+"""sklearn-cnn: convolutional neural networks for scikit-learn."""
 
 from ._build_info import show_build_info
 from ._classifier import CNNClassifier
+from ._regressor import CNNRegressor
 from ._version import __version__
-from .layers import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from .layers import (
+    Activation,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    Sequential,
+)
 
 __all__ = [
     "CNNClassifier",
-    "Conv2D",
-    "MaxPool2D",
+    "CNNRegressor",
+    "Activation",
     "AvgPool2D",
+    "Conv2D",
+    "Dense",
+    "Dropout",
     "GlobalAvgPool2D",
+    "MaxPool2D",
+    "Sequential",
     "show_build_info",
     "__version__",
 ]

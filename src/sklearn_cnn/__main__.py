@@ -152,7 +152,7 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     fit_seconds = time.perf_counter() - start
     print()
-    clf.summary()
+    print(clf.summary())
     start = time.perf_counter()
     accuracy = clf.score(X_test, y_test)
     predict_seconds = time.perf_counter() - start

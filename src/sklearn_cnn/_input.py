@@ -8,7 +8,10 @@ Accepted inputs
   ``image_shape=None``, a perfect-square number of features is read as a
   square one-channel image, anything else as a 1-D signal of height 1.
 * 3-D ``(n_samples, height, width)``: one-channel images.
-* 4-D ``(n_samples, channels, height, width)``: channels first.
+* 4-D ``(n_samples, channels, height, width)``: channels first.  An array
+  that looks channels-last instead (at most 4 along the last axis, more
+  along the second: ``(n, 28, 28, 3)``) is refused with the transpose to
+  use, unless ``image_shape`` names its shape, confirming the reading.
 
 Internally the estimator keeps a 2-D view ``(n_samples, n_features)`` and
 turns each batch into NHWC.  With one channel that is a free reshape.
@@ -17,6 +20,10 @@ turns each batch into NHWC.  With one channel that is a free reshape.
 import math
 
 import numpy as np
+
+# A 4-D X with at most this many values along its last axis and more along
+# its second looks channels-last (RGB, RGBA): it is refused, not misread.
+_MAX_CHANNELS_LAST = 4
 
 
 def split_image_array(X):

@@ -1,12 +1,20 @@
-"""Softmax cross-entropy: loss and gradient in one pass, computed in float64.
+"""Losses: value and gradient in one pass, computed in float64.
 
-Each row is shifted by its maximum before exponentiation, so logits of any
-magnitude (float32 +-1e4 included) give finite losses and gradients.
+* softmax cross-entropy (multiclass): each row is shifted by its maximum
+  before exponentiation, so logits of any magnitude (float32 +-1e4 included)
+  give finite losses and gradients;
+* sigmoid cross-entropy (multilabel): summed over the labels, written with
+  ``log1p(exp(-|z|))`` so that it never overflows;
+* squared error (regression): half the squared error summed over the
+  outputs, as MLPRegressor's gradient.
+
+Each kernel overwrites the outputs with d loss/d output (weighted) and writes
+one weighted loss per sample; the batch loss is their sum.
 """
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport exp, log
+from libc.math cimport exp, fabs, log, log1p
 
 from ._typedefs cimport intp_t, int32_t
 
@@ -60,3 +68,47 @@ def softmax(
             log_total = log_sum_exp(&logits[i, 0], n_classes)
             for k in range(n_classes):
                 logits[i, k] = <floating> exp(logits[i, k] - log_total)
+
+
+def sigmoid_cross_entropy(
+    floating[:, ::1] logits,             # IN/OUT: (N, K); becomes d loss/d logits
+    const floating[:, ::1] targets,      # IN: (N, K) in {0, 1}
+    const double[::1] weights,           # IN: (N,) per-sample weights of the loss
+    double[::1] sample_losses,           # OUT: (N,) weighted loss summed over labels
+    int n_threads,
+):
+    cdef intp_t n_samples = logits.shape[0], n_labels = logits.shape[1]
+    cdef intp_t i, k
+    cdef double z, t, total, e, p
+    with nogil:
+        for i in prange(n_samples, schedule="static", num_threads=n_threads):
+            total = 0
+            for k in range(n_labels):
+                z = logits[i, k]
+                t = targets[i, k]
+                # softplus(z) - t z, and sigmoid(z) from the same exp(-|z|).
+                e = exp(-fabs(z))
+                total = total + (z if z > 0 else 0) - t * z + log1p(e)
+                p = 1 / (1 + e) if z >= 0 else e / (1 + e)
+                logits[i, k] = <floating> (weights[i] * (p - t))
+            sample_losses[i] = weights[i] * total
+
+
+def squared_error(
+    floating[:, ::1] outputs,            # IN/OUT: (N, K); becomes d loss/d outputs
+    const floating[:, ::1] targets,      # IN: (N, K)
+    const double[::1] weights,           # IN: (N,) per-sample weights of the loss
+    double[::1] sample_losses,           # OUT: (N,) weights[i] * sum_k (out - t)^2 / 2
+    int n_threads,
+):
+    cdef intp_t n_samples = outputs.shape[0], n_outputs = outputs.shape[1]
+    cdef intp_t i, k
+    cdef double error, total
+    with nogil:
+        for i in prange(n_samples, schedule="static", num_threads=n_threads):
+            total = 0
+            for k in range(n_outputs):
+                error = <double> outputs[i, k] - <double> targets[i, k]
+                total = total + error * error
+                outputs[i, k] = <floating> (weights[i] * error)
+            sample_losses[i] = weights[i] * 0.5 * total

@@ -1,0 +1,174 @@
+"""Docstring parts shared by CNNClassifier and CNNRegressor.
+
+The two estimators take the same parameters (the classifier adds
+``class_weight``) and share most fitted attributes; their docstrings are
+assembled from these parts so that the text exists once.
+"""
+
+PARAMETERS = """\
+    conv_layers : "auto" or tuple of layers, default="auto"
+        The architecture before the dense head, in order (keyword-only).
+        Each entry is a layer from :mod:`sklearn_cnn.layers` (``Conv2D``,
+        ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``Activation``,
+        ``Dropout``, ``Dense``, ``Sequential``), an int ``k`` (a 3x3
+        ``Conv2D`` with ``k`` filters and 'same' padding) or one of the
+        strings "maxpool", "avgpool", "globalavgpool".  "auto" is
+        ``(Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D())`` with pooling
+        windows shrunk to fit small maps, so it works for any input size,
+        down to one feature.  An empty tuple gives a plain MLP.  Fields of
+        the layers are parameters too: ``set_params(conv_layers__0__filters=
+        64)`` and grid searches over ``conv_layers__0__filters`` work.
+
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(128,)
+        Sizes of the fully connected hidden layers after ``conv_layers``,
+        as in MLPClassifier (and first positional, as there).
+
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, \\
+            default="relu"
+        Activation of the hidden layers, and of the ``Conv2D`` and ``Dense``
+        layers that do not name their own.
+
+    solver : {"sgd", "adam"}, default="adam"
+        The stochastic solver.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights (not the biases).
+
+    batch_size : int or "auto", default="auto"
+        Size of the minibatches; "auto" is ``min(200, n_samples)``.
+
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule for ``solver="sgd"``, as in MLPClassifier.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate.
+
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples in each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, the shuffling, dropout and the
+        validation split.  An int gives bitwise reproducible models,
+        whatever the number of threads.
+
+    tol : float, default=1e-4
+        Improvement of the loss (or validation score) below which an epoch
+        counts as no improvement.
+
+    verbose : int, default=0
+        0 is silent; 1 prints one line per epoch with the loss, the
+        validation score and loss when used, the seconds taken and samples
+        per second; 2 adds progress within each epoch (a live bar on a
+        terminal, a line per tenth of the epoch otherwise).
+
+    warm_start : bool, default=False
+        Continue from the weights of the previous fit (same architecture).
+
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``.
+
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with ``solver="sgd"``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop when
+        the score on it stops improving: accuracy for CNNClassifier (subset
+        accuracy for multilabel targets; the split is stratified for
+        multiclass ones), R² for CNNRegressor.  The best weights are restored.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True``.
+
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's moment estimates.
+
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+
+    dropout : float, default=0.0
+        Share of each hidden dense layer's outputs zeroed at random in each
+        training step (inverted dropout; nothing is dropped in predict or
+        transform).
+
+    image_shape : tuple of int or None, default=None
+        How each row of a 2-D ``X`` is read: ``(height, width)`` or
+        ``(channels, height, width)`` (channels first, C order).  None reads
+        a perfect-square number of features as a square one-channel image and
+        anything else as a 1-D signal (height 1).  3-D ``X`` of shape
+        ``(n_samples, height, width)`` and 4-D ``X`` of shape
+        ``(n_samples, channels, height, width)`` carry their own shape; a
+        4-D X that looks channels-last (``(n, 28, 28, 3)``) is refused unless
+        ``image_shape`` confirms the channels-first reading.
+"""
+
+ATTRIBUTES = """\
+    loss_ : float
+        Training loss of the last epoch, L2 penalty included.
+    best_loss_ : float or None
+        Lowest training loss seen; None when ``early_stopping=True``.
+    loss_curve_ : list of float
+        Training loss of each epoch.
+    validation_scores_ : list of float or None
+        Validation score of each epoch when ``early_stopping=True``.
+    validation_loss_curve_ : list of float or None
+        Validation loss of each epoch when ``early_stopping=True``.
+    best_validation_score_ : float or None
+        Best validation score when ``early_stopping=True``.
+    t_ : int
+        Number of training samples seen by the solver.
+    n_iter_ : int
+        Number of epochs run.
+    parameters_ : dict of str to ndarray
+        Every trained array, named ``"{layer}.{array}"`` after where its
+        layer is declared: ``"conv_layers.0.weights"``,
+        ``"conv_layers.1.layers.0.bias"`` (inside a ``Sequential``),
+        ``"hidden_layers.0.weights"``, ``"output.weights"``.  Convolution
+        weights are ``(kernel height, kernel width, in_channels, filters)``,
+        dense weights ``(n_inputs, n_outputs)``.  ``summary()`` lists them.
+    state_ : dict of str to ndarray
+        Arrays the layers keep that are not trained by the solver (running
+        statistics), named as in ``parameters_``; empty for the layers of
+        this version.
+    coefs_ : list of ndarray
+        MLPClassifier's view of ``parameters_``: the weights of each layer
+        with weights and biases (convolutions and dense layers), in network
+        order.  The same arrays, not copies.
+    intercepts_ : list of ndarray
+        The biases of the layers in ``coefs_``.
+    image_shape_ : tuple of int
+        ``(channels, height, width)`` of the inputs.
+    n_features_in_ : int
+        Number of features per sample.
+    feature_names_in_ : ndarray of str
+        Names of the features (one per feature), when X has string column
+        names.
+    n_layers_ : int
+        Number of layers as declared: the input, each entry of
+        ``conv_layers`` (a ``Sequential`` counts once; "auto" is 4), each
+        hidden layer, and the output layer.  Internal fusion and the
+        ``dropout`` parameter do not change it.
+    n_outputs_ : int
+        Number of outputs of the network.
+"""
+
+NOTES = """\
+    Threads follow scikit-learn's practice: the kernels use OpenMP with as
+    many threads as ``threadpoolctl`` / ``OMP_NUM_THREADS`` allow, and the
+    results do not depend on that number.
+"""
+
+
+def compose(template):
+    """Fill ``%(parameters)s``, ``%(attributes)s`` and ``%(notes)s``."""
+    return template % {"parameters": PARAMETERS.rstrip("\n"),
+                       "attributes": ATTRIBUTES.rstrip("\n"),
+                       "notes": NOTES.rstrip("\n")}

@@ -1,0 +1,81 @@
+"""Output activations and their losses, one class per kind of target.
+
+The base estimator asks its subclass for one of these; each pairs the
+output layer's activation (applied in predict) with the loss that training
+minimises, computed in one Cython pass (``_kernels/_loss.pyx``).
+
+================  =================  ==========================  ============
+loss              out_activation_    targets                     estimator
+================  =================  ==========================  ============
+softmax entropy   "softmax"          class index (int32)         multiclass
+sigmoid entropy   "logistic"         indicator matrix (float)    multilabel
+squared error     "identity"         values (float)              regression
+================  =================  ==========================  ============
+"""
+
+import numpy as np
+from scipy.special import log_softmax
+
+from ._kernels import _activations, _loss
+from .layers._base import ACTIVATION_CODES
+
+
+class SoftmaxCrossEntropy:
+    """Mean cross-entropy of the softmax of the logits (multiclass)."""
+
+    out_activation = "softmax"
+
+    def loss_and_gradient(self, logits, targets, weights, sample_losses, n_threads):
+        _loss.softmax_cross_entropy(logits, targets, weights, sample_losses, n_threads)
+
+    def value(self, logits, targets, weights):
+        log_proba = log_softmax(logits.astype(np.float64), axis=1)
+        losses = -log_proba[np.arange(len(targets)), targets]
+        return float(np.average(losses, weights=weights))
+
+    def activate(self, logits, n_threads):
+        _loss.softmax(logits, n_threads)
+        return logits
+
+
+class SigmoidCrossEntropy:
+    """Binary cross-entropy of each label, summed over labels (multilabel)."""
+
+    out_activation = "logistic"
+
+    def loss_and_gradient(self, logits, targets, weights, sample_losses, n_threads):
+        _loss.sigmoid_cross_entropy(logits, targets, weights, sample_losses, n_threads)
+
+    def value(self, logits, targets, weights):
+        z = logits.astype(np.float64)
+        losses = (np.logaddexp(0, z) - targets * z).sum(axis=1)
+        return float(np.average(losses, weights=weights))
+
+    def activate(self, logits, n_threads):
+        _activations.activation_forward(logits.reshape(-1),
+                                        ACTIVATION_CODES["logistic"], n_threads)
+        return logits
+
+
+class SquaredError:
+    """Half the squared error summed over outputs, averaged over samples.
+
+    MLPRegressor's gradient; its reported loss also divides by the number
+    of outputs, so ``loss_`` equals MLPRegressor's for one target.
+    """
+
+    out_activation = "identity"
+
+    def loss_and_gradient(self, outputs, targets, weights, sample_losses, n_threads):
+        _loss.squared_error(outputs, targets, weights, sample_losses, n_threads)
+
+    def value(self, outputs, targets, weights):
+        errors = outputs.astype(np.float64) - targets
+        return float(np.average(0.5 * (errors * errors).sum(axis=1), weights=weights))
+
+    def activate(self, outputs, n_threads):
+        return outputs
+
+
+LOSSES = {loss.out_activation: loss for loss in
+          (SoftmaxCrossEntropy(), SigmoidCrossEntropy(), SquaredError())}

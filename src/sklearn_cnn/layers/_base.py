@@ -1,0 +1,378 @@
+"""The layer protocol: what a layer specification and a runtime layer provide.
+
+A layer kind is two classes, usually in one module of this package:
+
+* a **specification** (subclass of :class:`LayerSpec`): a frozen dataclass
+  that a user writes (``Conv2D(32)``).  Plain data: it compares, pickles,
+  clones and grid-searches (``conv_layers__0__filters``), and its ``repr``
+  shows only what differs from the defaults.
+* a **runtime layer** (subclass of :class:`Layer`), registered for its
+  specification with :func:`register`.  It is built for one input shape and
+  does the work: geometry checks, named parameters, buffers, forward and
+  backward.  Kernels live in ``sklearn_cnn._kernels``.
+
+Adding a layer kind therefore means one module here with its spec and
+runtime class (plus, if it needs one, a kernel module), and one line in
+``layers/__init__.py`` to export the spec.
+
+Shapes are per sample: ``(height, width, channels)`` for feature maps (NHWC
+inside the network) and ``(n_features,)`` for flat vectors.
+"""
+
+import dataclasses
+import math
+from collections import namedtuple
+from numbers import Integral
+
+import numpy as np
+
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
+ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "logistic": 4}
+
+# A trained array of a layer: its shape, whether the L2 penalty (``alpha``)
+# applies to it, and ``init(rng, dtype, shape) -> ndarray``.
+ParamInfo = namedtuple("ParamInfo", ["shape", "decay", "init"])
+
+
+# ------------------------------------------------------------ specifications
+
+
+class LayerSpec:
+    """Base of the layer specifications (frozen dataclasses).
+
+    Subclasses are declared ``@dataclass(frozen=True, repr=False)`` and
+    validate their fields in ``__post_init__``.
+    """
+
+    def __repr__(self):
+        parts = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            required = (field.default is dataclasses.MISSING
+                        and field.default_factory is dataclasses.MISSING)
+            if required:
+                parts.append(repr(value))
+            elif value != field.default:
+                parts.append(f"{field.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def get_params(self, deep=True):
+        """Fields of this layer, and with ``deep`` those of nested layers.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return ``layers__0__filters``-style entries for layers
+            contained in this one.
+
+        Returns
+        -------
+        params : dict
+            Field names mapped to their values.
+        """
+        params = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            params[field.name] = value
+            if deep and _is_layer_sequence(value):
+                params.update(nested_layer_params(field.name, value))
+        return params
+
+    def replace(self, **changes):
+        """A copy with some fields changed; ``layers__0__filters`` reaches
+        into contained layers.  Specifications are immutable.
+
+        Parameters
+        ----------
+        **changes : dict
+            Field names (or nested ``field__index__name`` paths) and values.
+
+        Returns
+        -------
+        spec : LayerSpec
+            The new specification, validated.
+        """
+        names = [field.name for field in dataclasses.fields(self)]
+        direct, nested = {}, {}
+        for key, value in changes.items():
+            name, _, rest = key.partition("__")
+            if name not in names:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {name!r}; its "
+                    f"parameters are {names}.")
+            if rest:
+                nested.setdefault(name, {})[rest] = value
+            else:
+                direct[name] = value
+        for name, sub_changes in nested.items():
+            current = direct.get(name, getattr(self, name))
+            if not _is_layer_sequence(current):
+                raise ValueError(
+                    f"{type(self).__name__}.{name} holds no layers, so "
+                    f"{name}__{next(iter(sub_changes))} cannot be set.")
+            direct[name] = replace_in_layers(current, sub_changes, name)
+        return dataclasses.replace(self, **direct)
+
+
+def _is_layer_sequence(value):
+    return isinstance(value, (tuple, list)) and any(
+        isinstance(entry, LayerSpec) for entry in value)
+
+
+def nested_layer_params(prefix, entries):
+    """``{prefix}__{i}`` and ``{prefix}__{i}__{field}`` for a tuple of layers."""
+    params = {}
+    for index, entry in enumerate(entries):
+        key = f"{prefix}__{index}"
+        params[key] = entry
+        if isinstance(entry, LayerSpec):
+            for name, value in entry.get_params(deep=True).items():
+                params[f"{key}__{name}"] = value
+    return params
+
+
+def replace_in_layers(entries, changes, owner):
+    """Apply ``{"0": spec, "1__filters": 64, ...}`` to a tuple of layers.
+
+    Entries that are shorthands (``32``, ``"maxpool"``) become specs first
+    when a field of theirs is changed.  Returns a new tuple.
+    """
+    from . import as_layer_spec  # the shorthand table lives with the exports
+
+    entries = list(entries)
+    by_index = {}
+    for key, value in changes.items():
+        index, _, rest = key.partition("__")
+        if not (index.isdigit() and int(index) < len(entries)):
+            raise ValueError(
+                f"{owner}__{key}: {owner} has {len(entries)} layers, numbered 0 to "
+                f"{len(entries) - 1}; {index!r} is not one of them.")
+        by_index.setdefault(int(index), {})[rest] = value
+    for index, sub_changes in sorted(by_index.items()):
+        if "" in sub_changes:
+            entries[index] = sub_changes.pop("")
+        if sub_changes:
+            spec = as_layer_spec(entries[index], f"{owner}[{index}]")
+            entries[index] = spec.replace(**sub_changes)
+    return tuple(entries)
+
+
+def check_activation(value, owner, allow_none=True):
+    """Raise a clear error unless ``value`` names an activation (or is None)."""
+    if value is None and allow_none:
+        return
+    if not (isinstance(value, str) and value in ACTIVATIONS):
+        allowed = f"one of {ACTIVATIONS}" + (" or None" if allow_none else "")
+        raise ValueError(f"{owner} activation must be {allowed}, got {value!r}.")
+
+
+def check_positive_int(value, name, minimum=1):
+    if not isinstance(value, Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+
+
+def as_pair(value, name, minimum):
+    """Return ``value`` as a pair of ints >= ``minimum``, or raise a clear error."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(
+            f"{name} must be an int or a pair of ints (height, width), got {value!r}.")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} along both axes, got {value!r}.")
+    return pair
+
+
+# ------------------------------------------------------------ runtime layers
+
+
+class BuildContext:
+    """What building a runtime layer may need beyond its spec and input shape.
+
+    Attributes
+    ----------
+    activation : str
+        The estimator's activation, for layers that name none.
+    auto : bool
+        Building the default architecture: pooling windows shrink to fit.
+    rng : RandomState or None
+        Source of dropout masks during training.
+    fuse : bool
+        Let layers absorb the layer after them (see :meth:`Layer.absorb`).
+    """
+
+    def __init__(self, activation="relu", auto=False, rng=None, fuse=True):
+        self.activation = activation
+        self.auto = auto
+        self.rng = rng
+        self.fuse = fuse
+
+
+class Layer:
+    """Runtime layer protocol; subclasses override what applies to them.
+
+    Attributes set by every layer
+    -----------------------------
+    path : str
+        Where the spec sits, dotted: ``"conv_layers.2"``,
+        ``"conv_layers.0.layers.1"``, ``"hidden_layers.0"``, ``"output"``.
+        Parameter names are ``f"{path}.{name}"``.
+    name : str
+        Short description for ``summary()``.
+    input_shape, output_shape : tuple of int
+        Per-sample shapes.
+
+    After ``allocate``, ``output`` is the forward buffer and, when an input
+    gradient is needed, ``grad_input`` the backward one.
+    """
+
+    path = ""
+    name = ""
+    input_shape = ()
+    output_shape = ()
+
+    def parameters(self):
+        """Trained arrays, ``{local name: ParamInfo}``, in a fixed order."""
+        return {}
+
+    def state(self):
+        """Non-trained arrays (running statistics), ``{local name: ParamInfo}``."""
+        return {}
+
+    def bind(self, params, state):
+        """Use these arrays (``{local name: ndarray}``) for the parameters."""
+
+    def absorb(self, following):
+        """Take over the layer after this one, fused into this layer's
+        kernel; return True if done.  Must not change any result."""
+        return False
+
+    def children(self):
+        """Runtime layers contained in this one (blocks)."""
+        return ()
+
+    def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
+        """Make the buffers for batches of up to ``batch_size`` samples."""
+        self.training = training
+        self.needs_input_grad = training and needs_input_grad
+        self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
+        if self.needs_input_grad:
+            self.grad_input = np.empty((batch_size, *self.input_shape), dtype=dtype)
+
+    def forward(self, x, n_threads):
+        """Output for the batch ``x``: a view of ``self.output``."""
+        raise NotImplementedError
+
+    def backward(self, grad_output, n_threads):
+        """Store the parameter gradients (summed over the batch) and return
+        d loss / d input, or None when no input gradient is needed.
+        ``grad_output`` may be overwritten."""
+        raise NotImplementedError
+
+    def grads(self):
+        """Gradients of the last backward, ``{local name: ndarray}``."""
+        return {}
+
+    def location(self):
+        """The path as a user writes it: ``conv_layers[0].layers[1]``."""
+        return location_of(self.path)
+
+
+def location_of(path):
+    """``"conv_layers.0.layers.1"`` -> ``"conv_layers[0].layers[1]"``."""
+    parts = []
+    for part in path.split("."):
+        if part.isdigit() and parts:
+            parts[-1] += f"[{part}]"
+        else:
+            parts.append(part)
+    return ".".join(parts)
+
+
+_RUNTIME_CLASSES = {}
+
+
+def register(spec_class):
+    """Class decorator: the runtime layer built for ``spec_class``."""
+
+    def decorator(runtime_class):
+        _RUNTIME_CLASSES[spec_class] = runtime_class
+        return runtime_class
+
+    return decorator
+
+
+def build_layer(spec, input_shape, context, path):
+    """The runtime layer for ``spec`` receiving ``input_shape`` per sample."""
+    return _RUNTIME_CLASSES[type(spec)](spec, tuple(input_shape), context, path)
+
+
+def build_sequence(specs, input_shape, context, paths, sizes):
+    """Build layers one after another; fuse where a layer absorbs the next.
+
+    ``sizes`` collects a readable size per layer for error messages; a
+    geometry error gets the sizes so far appended.
+    """
+    layers = []
+    shape = tuple(input_shape)
+    for spec, path in zip(specs, paths):
+        try:
+            layer = build_layer(spec, shape, context, path)
+        except ValueError as error:
+            if "Feature maps" in str(error):
+                raise
+            raise ValueError(
+                f"{error} Feature maps (height x width x channels) so far: "
+                f"{' -> '.join(sizes)}.") from None
+        sizes.append(f"{type(spec).__name__} {size_text(layer.output_shape)}")
+        shape = layer.output_shape
+        if context.fuse and layers and layers[-1].absorb(layer):
+            continue
+        layers.append(layer)
+    return layers, shape
+
+
+def size_text(shape):
+    return "x".join(str(s) for s in shape)
+
+
+def require_feature_map(input_shape, spec, path):
+    """Raise a clear error when a spatial layer follows a flat one."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{location_of(path)} = {spec!r} needs a feature map (height x width x channels) "
+            f"but receives a flat vector of {input_shape[0]} features: spatial "
+            "layers must come before Dense layers.")
+
+
+def uniform_init(fan_in, fan_out, activation):
+    """He-uniform for ReLU-like activations, Glorot-uniform otherwise (as
+    MLPClassifier for 'logistic').  Drawn in float64 and cast, so float32 and
+    float64 models start from the same values."""
+    if activation in ("relu", "leaky_relu"):
+        bound = math.sqrt(6.0 / fan_in)
+    elif activation == "logistic":
+        bound = math.sqrt(2.0 / (fan_in + fan_out))
+    else:
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+
+    def init(rng, dtype, shape):
+        return rng.uniform(-bound, bound, shape).astype(dtype)
+
+    return init
+
+
+def zeros_init(rng, dtype, shape):
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones_init(rng, dtype, shape):
+    return np.ones(shape, dtype=dtype)

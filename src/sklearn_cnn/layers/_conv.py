@@ -1,0 +1,234 @@
+"""Conv2D: 2-D convolution + bias + activation (fused), and its runtime layer.
+
+The runtime layer also absorbs, unseen by users, a stand-alone activation
+right after it (when it has none of its own) and a max pooling right after
+that: the fused kernels of ``_kernels/_conv.pyx`` then never write the
+full-resolution map to memory.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._kernels import _conv
+from ._base import (
+    ACTIVATION_CODES,
+    Layer,
+    LayerSpec,
+    ParamInfo,
+    as_pair,
+    check_activation,
+    check_positive_int,
+    register,
+    require_feature_map,
+    uniform_init,
+    zeros_init,
+)
+
+# Rows (output pixels) of the im2col matrix one GEMM handles: enough to make
+# the GEMM fat, small enough for the buffer to stay in L2 cache.  It depends
+# on the layer's shape only, never on the thread count (determinism).
+TARGET_CHUNK_ROWS = 1024
+
+# Predicting fewer samples than this, a fused conv + max-pool layer splits
+# each image into ROW_BLOCKS blocks of rows, so that all threads work on one
+# image (latency).  Both numbers are constants: no dependence on threads.
+ROW_SPLIT_MAX_SAMPLES = 4
+ROW_BLOCKS = 8
+
+
+@dataclass(frozen=True, repr=False)
+class Conv2D(LayerSpec):
+    """2-D convolution followed by the estimator's (or its own) activation.
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels.
+    kernel_size : int or (int, int), default=3
+        Height and width of the kernel.
+    stride : int or (int, int), default=1
+        Step between neighbouring windows.
+    padding : {"same", "valid"} or int or (int, int), default="same"
+        "valid" uses no padding; "same" pads with zeros so that the output has
+        ``ceil(size / stride)`` positions (TensorFlow's convention: an odd
+        total padding puts the extra zero at the bottom/right); integers pad
+        that many zeros on both sides.
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"} or None, \
+            default=None
+        Activation after the convolution; None uses the estimator's
+        ``activation``.  Use "identity" to follow it with other layers (e.g.
+        an ``Activation``) before the non-linearity.
+    """
+
+    filters: int
+    kernel_size: object = 3
+    stride: object = 1
+    padding: object = "same"
+    activation: object = None
+
+    def __post_init__(self):
+        check_positive_int(self.filters, "Conv2D filters")
+        as_pair(self.kernel_size, "Conv2D kernel_size", 1)
+        as_pair(self.stride, "Conv2D stride", 1)
+        if not (isinstance(self.padding, str) and self.padding in ("same", "valid")):
+            as_pair(self.padding, "Conv2D padding ('same', 'valid' or ints)", 0)
+        check_activation(self.activation, "Conv2D")
+
+
+def same_padding(size, kernel, stride):
+    """(before, after) zeros so that the output has ceil(size / stride) positions."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@register(Conv2D)
+class ConvLayer(Layer):
+    """Convolution + bias + activation, optionally + max pooling, fused."""
+
+    def __init__(self, spec, input_shape, context, path):
+        require_feature_map(input_shape, spec, path)
+        height, width, channels = input_shape
+        self.path = path
+        self.kernel_h, self.kernel_w = as_pair(spec.kernel_size, "kernel_size", 1)
+        self.stride_h, self.stride_w = as_pair(spec.stride, "stride", 1)
+        self.activation = spec.activation or context.activation
+        self.filters = spec.filters
+        if spec.padding == "valid":
+            pad_h = pad_w = (0, 0)
+        elif spec.padding == "same":
+            pad_h = same_padding(height, self.kernel_h, self.stride_h)
+            pad_w = same_padding(width, self.kernel_w, self.stride_w)
+        else:
+            ph, pw = as_pair(spec.padding, "padding", 0)
+            pad_h, pad_w = (ph, ph), (pw, pw)
+        self.pad_top, self.pad_left = pad_h[0], pad_w[0]
+        padded_h, padded_w = height + sum(pad_h), width + sum(pad_w)
+        if self.kernel_h > padded_h or self.kernel_w > padded_w:
+            raise ValueError(
+                f"{self.location()} = {spec!r}: its {self.kernel_h}x"
+                f"{self.kernel_w} kernel does not fit the {height}x{width} feature "
+                f"map it receives (padded to {padded_h}x{padded_w}). Use a smaller "
+                "kernel_size, padding='same', or fewer pooling layers before it.")
+        out_h = (padded_h - self.kernel_h) // self.stride_h + 1
+        out_w = (padded_w - self.kernel_w) // self.stride_w + 1
+        self.input_shape = (height, width, channels)
+        self.conv_shape = self.output_shape = (out_h, out_w, spec.filters)
+        self.taps = self.kernel_h * self.kernel_w * channels
+        self.samples_per_chunk = max(1, TARGET_CHUNK_ROWS // (out_h * out_w))
+        self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
+        self.pool = None
+
+    @property
+    def activation_code(self):
+        return ACTIVATION_CODES[self.activation]
+
+    def absorb(self, following):
+        # Imported here: the pooling module's specs import nothing from here.
+        from ._activation import ActivationLayer
+        from ._pool import PoolLayer
+
+        if self.pool is not None:
+            return False
+        if isinstance(following, ActivationLayer) and self.activation == "identity":
+            self.activation = following.activation
+            self.name += f" + {following.activation}"
+            return True
+        if isinstance(following, PoolLayer) and following.is_max:
+            self.pool = following
+            self.output_shape = following.output_shape
+            self.name += f" + {following.name}"
+            return True
+        return False
+
+    def parameters(self):
+        fan_in = self.taps
+        fan_out = self.kernel_h * self.kernel_w * self.filters
+        return {
+            "weights": ParamInfo(
+                (self.kernel_h, self.kernel_w, self.input_shape[2], self.filters),
+                True, uniform_init(fan_in, fan_out, self.activation)),
+            "bias": ParamInfo((self.filters,), False, zeros_init),
+        }
+
+    def bind(self, params, state):
+        self.weights, self.bias = params["weights"], params["bias"]
+        self.weights_2d = self.weights.reshape(self.taps, self.filters)
+
+    def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
+        self.training = training
+        self.needs_input_grad = training and needs_input_grad
+        out_h, out_w, _ = self.conv_shape
+        self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
+        chunk_rows = self.samples_per_chunk * out_h * out_w
+        self.cols = np.empty((n_threads, chunk_rows * self.taps), dtype=dtype)
+        if self.pool:
+            self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
+            self.conv_buffer = np.empty((n_threads, chunk_rows * self.filters), dtype)
+        if training:
+            n_chunks = -(-batch_size // self.samples_per_chunk)
+            self.weight_partials = np.empty((n_chunks, self.taps * self.filters), dtype)
+            self.bias_partials = np.empty((n_chunks, self.filters), np.float64)
+            self.grad_weights = np.empty(self.weights.shape, dtype=dtype)
+            self.grad_bias = np.empty(self.bias.shape, dtype=dtype)
+            shape = ((batch_size, *self.input_shape) if self.needs_input_grad
+                     else (0, 1, 1, 1))
+            self.grad_input = np.empty(shape, dtype=dtype)
+
+    def forward(self, x, n_threads):
+        self.input = x
+        n = x.shape[0]
+        out = self.output[:n]
+        if self.pool:
+            pool = self.pool
+            # Predicting a few images: split each into blocks of pooled rows.
+            few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
+            rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0
+            _conv.conv2d_maxpool_forward(
+                x, self.weights_2d, self.bias, out, self.argmax[:n],
+                self.cols, self.conv_buffer,
+                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
+                self.samples_per_chunk, rows_per_block, self.activation_code,
+                n_threads,
+            )
+            return out
+        _conv.conv2d_forward(
+            x, self.weights_2d, self.bias, out, self.cols,
+            self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+            self.pad_top, self.pad_left, self.samples_per_chunk,
+            self.activation_code, n_threads,
+        )
+        return out
+
+    def backward(self, grad_output, n_threads):
+        n = grad_output.shape[0]
+        grad_input = self.grad_input[:n] if self.needs_input_grad else self.grad_input
+        grad_weights_2d = self.grad_weights.reshape(self.taps, self.filters)
+        if self.pool:
+            pool = self.pool
+            _conv.conv2d_maxpool_backward(
+                self.input, self.weights_2d, self.output[:n], self.argmax[:n],
+                grad_output, grad_input, grad_weights_2d, self.grad_bias,
+                self.weight_partials, self.bias_partials, self.cols, self.conv_buffer,
+                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
+                self.samples_per_chunk, self.activation_code,
+                self.needs_input_grad, n_threads,
+            )
+        else:
+            _conv.conv2d_backward(
+                self.input, self.weights_2d, self.output[:n], grad_output, grad_input,
+                grad_weights_2d, self.grad_bias,
+                self.weight_partials, self.bias_partials, self.cols,
+                self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
+                self.pad_top, self.pad_left, self.samples_per_chunk,
+                self.activation_code, self.needs_input_grad, n_threads,
+            )
+        return grad_input if self.needs_input_grad else None
+
+    def grads(self):
+        return {"weights": self.grad_weights, "bias": self.grad_bias}

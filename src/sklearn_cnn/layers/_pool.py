@@ -1,0 +1,135 @@
+"""Pooling: MaxPool2D, AvgPool2D and GlobalAvgPool2D, with their runtime layers."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._kernels import _pool
+from ._base import Layer, LayerSpec, as_pair, register, require_feature_map
+
+
+@dataclass(frozen=True, repr=False)
+class MaxPool2D(LayerSpec):
+    """Max pooling over windows that stay inside the feature map.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default=2
+        Height and width of the window.
+    stride : int or (int, int) or None, default=None
+        Step between windows; None means ``pool_size`` (no overlap).
+    """
+
+    pool_size: object = 2
+    stride: object = None
+
+    def __post_init__(self):
+        as_pair(self.pool_size, f"{type(self).__name__} pool_size", 1)
+        if self.stride is not None:
+            as_pair(self.stride, f"{type(self).__name__} stride", 1)
+
+
+@dataclass(frozen=True, repr=False)
+class AvgPool2D(MaxPool2D):
+    """Average pooling over windows that stay inside the feature map.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default=2
+        Height and width of the window.
+    stride : int or (int, int) or None, default=None
+        Step between windows; None means ``pool_size`` (no overlap).
+    """
+
+
+@dataclass(frozen=True, repr=False)
+class GlobalAvgPool2D(LayerSpec):
+    """Average of each channel over the whole feature map (output 1x1xC)."""
+
+
+@register(MaxPool2D)
+@register(AvgPool2D)
+class PoolLayer(Layer):
+    """Max or average pooling with windows inside the map.
+
+    With the default architecture (``conv_layers="auto"``) windows shrink to
+    fit maps smaller than them, so that any input size works.
+    """
+
+    def __init__(self, spec, input_shape, context, path):
+        require_feature_map(input_shape, spec, path)
+        self.path = path
+        height, width, channels = input_shape
+        pool_h, pool_w = as_pair(spec.pool_size, "pool_size", 1)
+        if context.auto:
+            pool_h, pool_w = min(pool_h, height), min(pool_w, width)
+        stride_h, stride_w = (as_pair(spec.stride, "stride", 1)
+                              if spec.stride is not None else (pool_h, pool_w))
+        if pool_h > height or pool_w > width:
+            raise ValueError(
+                f"{self.location()} = {spec!r}: its {pool_h}x{pool_w} window is larger "
+                f"than the {height}x{width} feature map it receives. Use a smaller "
+                "pool_size or fewer pooling layers, or a larger image_shape.")
+        self.is_max = not isinstance(spec, AvgPool2D)
+        self.pool_h, self.pool_w = pool_h, pool_w
+        self.stride_h, self.stride_w = stride_h, stride_w
+        self.input_shape = input_shape
+        self.output_shape = ((height - pool_h) // stride_h + 1,
+                             (width - pool_w) // stride_w + 1, channels)
+        kind = "MaxPool2D" if self.is_max else "AvgPool2D"
+        self.name = f"{kind}({pool_h}x{pool_w})"
+
+    def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
+        super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)
+        if self.is_max:
+            self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
+
+    def forward(self, x, n_threads):
+        n = x.shape[0]
+        out = self.output[:n]
+        if self.is_max:
+            _pool.max_pool2d_forward(x, out, self.argmax[:n], self.pool_h, self.pool_w,
+                                     self.stride_h, self.stride_w, n_threads)
+        else:
+            _pool.avg_pool2d_forward(x, out, self.pool_h, self.pool_w,
+                                     self.stride_h, self.stride_w, n_threads)
+        return out
+
+    def backward(self, grad_output, n_threads):
+        if not self.needs_input_grad:
+            return None
+        n = grad_output.shape[0]
+        grad_input = self.grad_input[:n]
+        if self.is_max:
+            _pool.max_pool2d_backward(grad_output, self.argmax[:n], grad_input, n_threads)
+        else:
+            _pool.avg_pool2d_backward(grad_output, grad_input, self.pool_h, self.pool_w,
+                                      self.stride_h, self.stride_w, n_threads)
+        return grad_input
+
+
+@register(GlobalAvgPool2D)
+class GlobalAvgPoolLayer(Layer):
+    """Channel means over the whole map; output kept 3-D as 1x1xC."""
+
+    def __init__(self, spec, input_shape, context, path):
+        require_feature_map(input_shape, spec, path)
+        self.path = path
+        self.input_shape = input_shape
+        self.output_shape = (1, 1, input_shape[2])
+        self.name = "GlobalAvgPool2D"
+
+    def forward(self, x, n_threads):
+        n = x.shape[0]
+        out = self.output[:n]
+        _pool.global_avg_pool2d_forward(x, out.reshape(n, -1), n_threads)
+        return out
+
+    def backward(self, grad_output, n_threads):
+        if not self.needs_input_grad:
+            return None
+        n = grad_output.shape[0]
+        grad_input = self.grad_input[:n]
+        _pool.global_avg_pool2d_backward(grad_output.reshape(n, -1), grad_input,
+                                         n_threads)
+        return grad_input
