@@ -23,7 +23,6 @@ from _common import (
     threads,
 )
 
-from sklearn_cnn import _network
 from sklearn_cnn._input import to_nhwc
 from sklearn_cnn._kernels import _loss
 from sklearn_cnn._threads import single_threaded_blas
@@ -52,9 +51,10 @@ def main():
     for n_threads in [int(t) for t in args.threads.split(",")]:
         with threads(n_threads):
             peak = gemm_peak(n_threads)
-            layers = clf._build_network(10)
-            net = _network.Network(layers, clf.coefs_, clf.intercepts_)
+            net = clf._build_network(10, clf.image_shape_).bind(clf.parameters_,
+                                                                clf.state_)
             net.allocate(batch, np.float32, n_threads, training=True)
+            layers = net.layers
             x = to_nhwc(X[:batch], clf.image_shape_)
             labels = y[:batch].astype(np.int32)
             weights = np.full(batch, 1 / batch)
@@ -91,7 +91,7 @@ def main():
                           f"{backward_flops / backward / 1e6:8.1f}")
                 loss_ms = median_ms(lambda: _loss.softmax_cross_entropy(
                     logits.copy(), labels, weights, losses, n_threads), args.repeats)
-                params = clf.coefs_ + clf.intercepts_
+                params = list(clf.parameters_.values())
                 update_ms = median_ms(lambda: clf._optimizer.update_params(
                     [p.copy() for p in params], net.grads(),
                     [0.0] * len(params), n_threads), args.repeats)

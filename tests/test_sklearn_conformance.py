@@ -11,22 +11,24 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from sklearn_cnn import CNNClassifier
+from sklearn_cnn import CNNClassifier, CNNRegressor
 
 # Empty on purpose: a failing check is a bug to fix, not to list here.
 EXPECTED_FAILED_CHECKS = {}
 
 
 @parametrize_with_checks(
-    [CNNClassifier()],
+    [CNNClassifier(), CNNRegressor()],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-def test_param_validation():
-    check_param_validation("CNNClassifier", CNNClassifier())
+@pytest.mark.parametrize("estimator", [CNNClassifier(), CNNRegressor()],
+                         ids=["classifier", "regressor"])
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)
 
 
 def test_scipy_array_api_is_on():
@@ -56,17 +58,9 @@ class TestPrivateSklearnHelpers:
         assert StrOptions({"a"}).is_satisfied_by("a")
         assert Options(Real, {np.inf}).is_satisfied_by(np.inf)
 
-    def test_partial_fit_and_sample_weight_helpers(self):
-        from sklearn.utils.multiclass import _check_partial_fit_first_call
+    def test_sample_weight_helper(self):
         from sklearn.utils.validation import _check_sample_weight
 
-        class Holder:
-            pass
-
-        holder = Holder()
-        assert _check_partial_fit_first_call(holder, [0, 1]) is True
-        np.testing.assert_array_equal(holder.classes_, [0, 1])
-        assert _check_partial_fit_first_call(holder, None) is False
         weights = _check_sample_weight(None, np.zeros((3, 2)), dtype=np.float64)
         np.testing.assert_array_equal(weights, np.ones(3))
         assert "dtype" in inspect.signature(_check_sample_weight).parameters

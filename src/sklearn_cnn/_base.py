@@ -9,6 +9,7 @@ the targets, through the hooks at the top of the class: how ``y`` is encoded
 that early stopping watches.
 """
 
+import math
 import os
 import sys
 import time
@@ -576,7 +577,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             network.bind(parameters, state)
             network.allocate(batch_size, X.dtype, n_threads, training=False)
         n_layers = n_layers or len(network.layers)
-        width = int(np.prod(network.layers[n_layers - 1].output_shape))
+        width = math.prod(network.layers[n_layers - 1].output_shape)
         out = np.empty((X.shape[0], width), dtype=X.dtype)
         with single_threaded_blas():
             for batch in _batches(X.shape[0], batch_size):

@@ -16,14 +16,14 @@ PARAMETERS = """\
         ``(Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D())`` with pooling
         windows shrunk to fit small maps, so it works for any input size,
         down to one feature.  An empty tuple gives a plain MLP.  Fields of
-        the layers are parameters too: ``set_params(conv_layers__0__filters=
-        64)`` and grid searches over ``conv_layers__0__filters`` work.
+        the layers are parameters too: ``set_params(conv_layers__0__filters=64)``
+        and grid searches over ``conv_layers__0__filters`` work.
 
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(128,)
         Sizes of the fully connected hidden layers after ``conv_layers``,
         as in MLPClassifier (and first positional, as there).
 
-    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, \\
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, \
             default="relu"
         Activation of the hidden layers, and of the ``Conv2D`` and ``Dense``
         layers that do not name their own.

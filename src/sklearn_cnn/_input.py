@@ -56,6 +56,15 @@ def resolve_image_shape(image_shape, n_features, array_shape=None):
                 f"images in X, {array_shape} (channels, height, width). Pass "
                 "image_shape=None or reshape X."
             )
+        channels, height, width = array_shape
+        if image_shape is None and width <= _MAX_CHANNELS_LAST < channels:
+            raise ValueError(
+                f"X has shape (n, {channels}, {height}, {width}): 4-D X is read "
+                f"channels first, as {channels} channels of {height}x{width}, but "
+                f"it looks channels-last ({channels}x{height} images of {width} "
+                "channels). Pass X.transpose(0, 3, 1, 2), or confirm the "
+                f"channels-first reading with image_shape={array_shape}."
+            )
         return array_shape
     if image_shape is None:
         side = math.isqrt(n_features)

@@ -62,7 +62,8 @@ class CNNRegressor(RegressorMixin, BaseCNN):
         if y is None:
             raise ValueError(
                 "CNNRegressor requires y to be passed, but the target y is None.")
-        y = check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
+        y = check_array(y, ensure_2d=False, allow_nd=True, dtype="numeric",
+                        input_name="y")
         if y.ndim > 2:
             raise ValueError(
                 f"y must be 1-D (one target) or 2-D (n_samples, n_targets), got "
@@ -149,6 +150,26 @@ class CNNRegressor(RegressorMixin, BaseCNN):
         """
         outputs = self._predict_outputs(X, effective_n_threads())
         return outputs.ravel() if outputs.shape[1] == 1 else outputs
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of the predictions.
+
+        Parameters
+        ----------
+        X : array-like
+            Images (see ``image_shape``).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            True values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        score : float
+            R² of ``predict(X)`` against ``y`` (averaged uniformly over the
+            targets), as :func:`sklearn.metrics.r2_score` computes it.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,22 +12,24 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 
-def partial_fit_chunks(estimator, X, y, *, classes, epochs=1, chunk_size=10000,
+def partial_fit_chunks(estimator, X, y, *, classes=None, epochs=1, chunk_size=10000,
                        sample_weight=None, random_state=None):
     """Fit ``estimator`` on ``X, y`` one chunk of rows at a time.
 
     Parameters
     ----------
-    estimator : CNNClassifier
-        Any estimator with ``partial_fit(X, y, classes=..., sample_weight=...)``;
-        it keeps its state between chunks (and between calls of this function).
+    estimator : CNNClassifier or CNNRegressor
+        Any estimator with ``partial_fit(X, y, sample_weight=...)`` (and
+        ``classes=...`` for a classifier); it keeps its state between chunks
+        (and between calls of this function).
     X : array-like of shape (n_samples, ...)
         Training images; typically ``np.load(path, mmap_mode="r")``.  Only
         ``chunk_size`` rows are read into memory at a time.
-    y : array-like of shape (n_samples,)
-        Labels (small enough to hold in memory).
-    classes : array-like
-        Every class label, as ``partial_fit`` needs on its first call.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Labels or targets (small enough to hold in memory).
+    classes : array-like, default=None
+        Every class label, as a classifier's ``partial_fit`` needs on its
+        first call; None for a regressor.
     epochs : int, default=1
         Passes over the whole data.
     chunk_size : int, default=10000
@@ -57,7 +59,9 @@ def partial_fit_chunks(estimator, X, y, *, classes, epochs=1, chunk_size=10000,
         order = rng.permutation(n_samples)
         for rows in np.array_split(order, n_chunks):
             rows = np.sort(rows)
+            # A regressor's partial_fit takes no classes.
+            extra = {} if classes is None else {"classes": classes}
             estimator.partial_fit(
-                np.ascontiguousarray(X[rows]), y[rows], classes=classes,
-                sample_weight=None if weights is None else weights[rows])
+                np.ascontiguousarray(X[rows]), y[rows],
+                sample_weight=None if weights is None else weights[rows], **extra)
     return estimator

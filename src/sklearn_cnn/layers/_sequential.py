@@ -33,7 +33,10 @@ class Sequential(LayerSpec):
                 f"{self.layers!r}.")
         specs = tuple(as_layer_spec(entry, f"Sequential.layers[{i}]")
                       for i, entry in enumerate(self.layers))
-        object.__setattr__(self, "layers", specs)
+        # Keep the very tuple given when it needs no change: scikit-learn's
+        # clone checks that constructors store their arguments as they are.
+        if not (isinstance(self.layers, tuple) and specs == self.layers):
+            object.__setattr__(self, "layers", specs)
 
 
 @register(Sequential)
