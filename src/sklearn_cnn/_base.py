@@ -19,7 +19,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import sklearn
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import TransformerTags, check_random_state
@@ -327,6 +327,28 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         )
 
     # ----------------------------------------------------------------- fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to images (or signals) X and targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, height, \
+                width) or (n_samples, channels, height, width)
+            Training images (see ``image_shape``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels or a multilabel indicator matrix of 0/1
+            (CNNClassifier); target values (CNNRegressor).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         """Validate everything, then (and only then) change the estimator and

@@ -210,27 +210,6 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
     # ----------------------------------------------------------------- fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to images (or signals) X and labels y.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, channels, height, width)
-            Training images (see ``image_shape``).
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a multilabel indicator matrix of 0/1.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
-
-        Returns
-        -------
-        self : CNNClassifier
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with one epoch over the given data.
 

@@ -94,27 +94,6 @@ class CNNRegressor(RegressorMixin, BaseCNN):
                               sample_weight=sample_weight))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to images (or signals) X and targets y.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \\
-                width) or (n_samples, channels, height, width)
-            Training images (see ``image_shape``).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
-
-        Returns
-        -------
-        self : CNNRegressor
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 

@@ -33,12 +33,8 @@ class MaxPool2D(LayerSpec):
 class AvgPool2D(MaxPool2D):
     """Average pooling over windows that stay inside the feature map.
 
-    Parameters
-    ----------
-    pool_size : int or (int, int), default=2
-        Height and width of the window.
-    stride : int or (int, int) or None, default=None
-        Step between windows; None means ``pool_size`` (no overlap).
+    Takes the parameters of :class:`MaxPool2D`: ``pool_size`` (default 2)
+    and ``stride`` (default None: no overlap).
     """
 
 
