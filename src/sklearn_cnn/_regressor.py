@@ -99,12 +99,8 @@ class CNNRegressor(RegressorMixin, BaseCNN):
 
         Parameters
         ----------
-        X : array-like
-            Training images (see ``image_shape``).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
+        X, y, sample_weight
+            As for ``fit``; y keeps the number of targets of the first call.
 
         Returns
         -------
@@ -135,12 +131,8 @@ class CNNRegressor(RegressorMixin, BaseCNN):
 
         Parameters
         ----------
-        X : array-like
-            Images (see ``image_shape``).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            True values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
+        X, y, sample_weight
+            Images, their true values, and optional weights of the samples.
 
         Returns
         -------

@@ -281,6 +281,11 @@ class Layer:
         """Gradients of the last backward, ``{local name: ndarray}``."""
         return {}
 
+    def input_grad_buffer(self, n_samples):
+        """``grad_input`` for a batch of ``n_samples``, or None when this
+        layer needs not compute its input gradient (the first layer)."""
+        return self.grad_input[:n_samples] if self.needs_input_grad else None
+
     def location(self):
         """The path as a user writes it: ``conv_layers[0].layers[1]``."""
         return location_of(self.path)

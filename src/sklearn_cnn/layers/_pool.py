@@ -92,12 +92,12 @@ class PoolLayer(Layer):
         return out
 
     def backward(self, grad_output, n_threads):
-        if not self.needs_input_grad:
+        grad_input = self.input_grad_buffer(grad_output.shape[0])
+        if grad_input is None:
             return None
-        n = grad_output.shape[0]
-        grad_input = self.grad_input[:n]
         if self.is_max:
-            _pool.max_pool2d_backward(grad_output, self.argmax[:n], grad_input, n_threads)
+            _pool.max_pool2d_backward(grad_output, self.argmax[:len(grad_input)],
+                                      grad_input, n_threads)
         else:
             _pool.avg_pool2d_backward(grad_output, grad_input, self.pool_h, self.pool_w,
                                       self.stride_h, self.stride_w, n_threads)
@@ -122,10 +122,9 @@ class GlobalAvgPoolLayer(Layer):
         return out
 
     def backward(self, grad_output, n_threads):
-        if not self.needs_input_grad:
+        grad_input = self.input_grad_buffer(grad_output.shape[0])
+        if grad_input is None:
             return None
-        n = grad_output.shape[0]
-        grad_input = self.grad_input[:n]
-        _pool.global_avg_pool2d_backward(grad_output.reshape(n, -1), grad_input,
-                                         n_threads)
+        _pool.global_avg_pool2d_backward(grad_output.reshape(len(grad_input), -1),
+                                         grad_input, n_threads)
         return grad_input
