@@ -401,10 +401,9 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         return self
 
     def _initialize(self, network, dtype):
-        conv_specs, _, hidden = self._validate_architecture()
         self.parameters_, self.state_ = network.init_parameters(self._random_state,
                                                                 dtype)
-        self.n_layers_ = len(conv_specs) + len(hidden) + 2
+        self.n_layers_ = network.n_declared_layers
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []

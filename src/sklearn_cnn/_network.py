@@ -65,6 +65,8 @@ class Network:
         sizes = [f"input {size_text(input_shape)}"]
         self.layers, _ = build_sequence(specs, input_shape, context, paths, sizes)
         self.input_shape = tuple(input_shape)
+        # The estimator's n_layers_: the input, each declared entry, the output.
+        self.n_declared_layers = len(conv_specs) + len(hidden_layer_sizes) + 2
 
     # ------------------------------------------------------------ parameters
 
