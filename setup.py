@@ -80,6 +80,10 @@ class BuildExtWithOpenMP(build_ext):
             ext.extra_compile_args = ["-O0" if debug else "-O3"]
             if debug:
                 ext.extra_compile_args.append("-g")
+            elif self.compiler.compiler_type != "msvc":
+                # Python's own CFLAGS carry -g: debug info would make the wheel
+                # four times larger, and users never need it.
+                ext.extra_compile_args.append("-g0")
             if use_openmp:
                 ext.extra_compile_args.append("-fopenmp")
                 ext.extra_link_args = ["-fopenmp"]

@@ -26,8 +26,8 @@ def load_fashion_mnist_or_exit():
     if not fashion_mnist_available():
         sys.exit("Fashion-MNIST is not installed: apt-get install -y "
                  "dataset-fashion-mnist (or set SKLEARN_CNN_FASHION_MNIST).")
-    X, y = load_fashion_mnist("train")
-    X_test, y_test = load_fashion_mnist("test")
+    X, y = load_fashion_mnist("train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist("test", return_X_y=True)
     return X, y, X_test, y_test
 
 

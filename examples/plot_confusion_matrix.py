@@ -21,8 +21,8 @@ from sklearn_cnn.datasets import (
 
 args = parse_args(__doc__.splitlines()[0])
 if fashion_mnist_available():
-    X_train, y_train = load_fashion_mnist("train")
-    X_test, y_test = load_fashion_mnist("test")
+    X_train, y_train = load_fashion_mnist("train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist("test", return_X_y=True)
     if args.quick:
         X_train, y_train = X_train[:6000], y_train[:6000]
     side, names, name = 28, list(FASHION_MNIST_CLASSES), "Fashion-MNIST"

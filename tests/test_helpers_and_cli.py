@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
+from sklearn_cnn import CNNClassifier, CNNRegressor, Conv2D, MaxPool2D
 from sklearn_cnn._progress import EpochProgress
 
 
@@ -42,8 +42,33 @@ def test_summary_lists_layers_shapes_and_parameter_counts(data, capsys):
                                                         "Dense(3)"]
     total = sum(c.size + b.size for c, b in zip(clf.coefs_, clf.intercepts_))
     assert lines[-1] == f"Total parameters: {total:,} (float64)"
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="before fit needs image_shape"):
         CNNClassifier().summary()
+
+
+def test_summary_before_fit_from_image_shape():
+    summary = CNNClassifier((7,), conv_layers=(Conv2D(4), MaxPool2D()),
+                            image_shape=(3, 6, 6)).summary()
+    lines = str(summary).splitlines()
+    assert lines[3].split()[-1] == str(3 * 3 * 3 * 4 + 4)
+    assert lines[-3].split()[:2] == ["Dense(n_outputs)", "n_outputs"]
+    assert "weights 7xn_outputs" in lines[-3] and "8 per output" in lines[-3]
+    total = 3 * 3 * 3 * 4 + 4 + (3 * 3 * 4) * 7 + 7
+    assert lines[-1].startswith(f"Total parameters: {total:,} + 8 per output")
+    # The same table as after fit, but for the output layer.
+    X = np.random.RandomState(0).rand(20, 3 * 6 * 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = CNNClassifier((7,), conv_layers=(Conv2D(4), MaxPool2D()),
+                               image_shape=(3, 6, 6), max_iter=1).fit(X, np.arange(20) % 2)
+    after = str(fitted.summary()).splitlines()
+    assert [line.split() for line in after[2:-3]] == [line.split() for line in lines[2:-3]]
+
+
+def test_html_repr_links_to_our_api_docs():
+    html = CNNClassifier()._repr_html_()
+    assert "sklearn-cnn.readthedocs.io/en/latest/generated/sklearn_cnn.CNNClassifier.html" in html
+    assert "scikit-learn.org" not in CNNRegressor()._get_doc_link()
 
 
 def test_verbose_2_prints_progress_in_a_log(data, capsys):
@@ -63,8 +88,17 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_bar_redraws_one_line_on_a_terminal(monkeypatch):
-    stream = FakeTerminal()
+class FakeJupyterStream(io.StringIO):
+    """Like ipykernel's OutStream: not a TTY, but the notebook redraws on \\r."""
+
+
+FakeJupyterStream.__module__ = "ipykernel.iostream"
+
+
+@pytest.mark.parametrize("stream_class", [FakeTerminal, FakeJupyterStream],
+                         ids=["terminal", "jupyter"])
+def test_progress_bar_redraws_one_line_on_a_terminal(stream_class, monkeypatch):
+    stream = stream_class()
     progress = EpochProgress(3, 4, stream=stream)
     clock = iter([1.0, 2.0, 3.0, 4.0])
     monkeypatch.setattr("sklearn_cnn._progress.time.perf_counter", lambda: next(clock))

@@ -46,10 +46,18 @@ def test_idx_reader_round_trip(tmp_path, rng):
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
     np.testing.assert_array_equal(read_idx(tmp_path / "t10k-images-idx3-ubyte.gz"), images)
-    X, y = load_fashion_mnist("test", data_home=tmp_path)
+    X, y = load_fashion_mnist("test", data_home=tmp_path, return_X_y=True)
     assert X.shape == (5, 784) and X.dtype == np.float32
     np.testing.assert_allclose(X, images.reshape(5, -1) / 255, rtol=1e-6)
     np.testing.assert_array_equal(y, labels)
+    # By default a Bunch, as scikit-learn's loaders return.
+    bunch = load_fashion_mnist("test", data_home=tmp_path)
+    np.testing.assert_array_equal(bunch.data, X)
+    np.testing.assert_array_equal(bunch.target, y)
+    np.testing.assert_allclose(bunch.images, images / 255, rtol=1e-6)
+    assert bunch.images.shape == (5, 28, 28)
+    assert bunch.target_names[9] == "Ankle boot" and len(bunch.target_names) == 10
+    assert "Fashion-MNIST (test set)" in bunch.DESCR and "5 grayscale" in bunch.DESCR
 
 
 def test_idx_reader_rejects_truncated_files(tmp_path):
@@ -69,7 +77,7 @@ def test_missing_files_say_how_to_get_them(tmp_path):
                     reason="Fashion-MNIST not installed (apt-get install -y "
                            "dataset-fashion-mnist)")
 def test_real_fashion_mnist():
-    X, y = load_fashion_mnist("test")
+    X, y = load_fashion_mnist("test", return_X_y=True)
     assert X.shape == (10000, 784) and y.shape == (10000,)
     assert X.min() == 0 and X.max() == 1
     assert np.bincount(y).tolist() == [1000] * 10
@@ -83,3 +91,13 @@ def test_build_info_reports_openmp(capsys):
     if sys.platform.startswith("linux"):
         # gcc always has OpenMP: a serial build here means the flags were lost.
         assert info["openmp"] is True
+
+
+def test_show_versions_lists_the_loaded_thread_pools(capsys):
+    sklearn_cnn.show_versions()
+    out = capsys.readouterr().out
+    assert f"sklearn_cnn: {sklearn_cnn.__version__}" in out
+    assert "joblib:" in out and "threadpoolctl:" in out
+    # The kernels' OpenMP runtime and scipy's BLAS are loaded by now.
+    assert "openmp:" in out.split("threadpool libraries")[1]
+    assert "   blas:" in out

@@ -1,7 +1,7 @@
 """sklearn-cnn: convolutional neural networks for scikit-learn."""
 
 from . import layers
-from ._build_info import show_build_info
+from ._build_info import show_build_info, show_versions
 from ._classifier import CNNClassifier
 from ._regressor import CNNRegressor
 from ._version import __version__
@@ -11,6 +11,7 @@ __all__ = [
     "CNNClassifier",
     "CNNRegressor",
     "show_build_info",
+    "show_versions",
     "__version__",
     *(name for name in layers.__all__ if name != "LayerSpec"),
 ]

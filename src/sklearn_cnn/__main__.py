@@ -64,8 +64,8 @@ def _load(args):
     from .datasets import fashion_mnist_dir, load_fashion_mnist
 
     try:
-        X_train, y_train = load_fashion_mnist("train")
-        X_test, y_test = load_fashion_mnist("test")
+        X_train, y_train = load_fashion_mnist("train", return_X_y=True)
+        X_test, y_test = load_fashion_mnist("test", return_X_y=True)
     except FileNotFoundError as error:
         sys.exit(f"error: {error}\n(looked in {fashion_mnist_dir()})")
     return X_train, X_test, y_train, y_test, args.image_shape or (28, 28), 5

@@ -20,7 +20,7 @@ from numbers import Integral, Real
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -43,12 +43,20 @@ from .layers._base import (
     replace_in_layers,
 )
 
+# Where the documentation is published (the HTML repr links there).
+DOCS_URL = "https://sklearn-cnn.readthedocs.io/en/latest/"
+
 # Samples per forward pass in predict: bounds memory whatever n_samples is.
 _PREDICT_BATCH_SIZE = 256
 
 
 class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the CNN estimators; not for direct use."""
+
+    # The HTML repr (notebooks) links to our API pages, not scikit-learn's.
+    _doc_link_module = "sklearn_cnn"
+    _doc_link_template = (DOCS_URL + "generated/{estimator_module}."
+                          "{estimator_name}.html")
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -678,8 +686,9 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         Like Keras' ``model.summary()``: the layers as declared (before the
         internal fusion of convolution, activation and pooling), each with
         its output shape per sample and the names and shapes of its arrays in
-        ``parameters_``.  Needs a fitted model, since the input size is known
-        only then.
+        ``parameters_``.  Before fit it needs ``image_shape`` with the
+        channels, e.g. ``(1, 28, 28)``, and shows the output layer per output
+        (their number comes from y).
 
         Returns
         -------
@@ -687,9 +696,18 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             Shows as a text table (``print(model.summary())``) and as an HTML
             table in a notebook.
         """
-        check_is_fitted(self)
-        network = self._build_network(self.n_outputs_, self.image_shape_, fuse=False)
-        return summarize(network, self.parameters_, network.input_shape)
+        if hasattr(self, "parameters_"):
+            network = self._build_network(self.n_outputs_, self.image_shape_,
+                                          fuse=False)
+            return summarize(network, self.parameters_)
+        self._validate_image_shape()
+        if self.image_shape is None:
+            raise NotFittedError(
+                "summary() before fit needs image_shape, e.g. (1, 28, 28) for "
+                "28x28 one-channel images; or fit the model first.")
+        shape = tuple(self.image_shape)
+        image_shape = shape if len(shape) == 3 else (1, *shape)
+        return summarize(self._build_network(1, image_shape, fuse=False))
 
     # ------------------------------------------------------------- pickling
 

@@ -1,7 +1,8 @@
 """Progress within an epoch, for ``verbose >= 2``.
 
-On a terminal, one line redrawn in place (at most 10 times a second); when
-output goes to a file or a notebook log, a plain line at every tenth of the
+On a terminal or in a Jupyter notebook, one line redrawn in place (at most
+10 times a second: Jupyter's output area honours the carriage return too);
+when output goes to a file or a log, a plain line at every tenth of the
 epoch, so logs stay readable.
 """
 
@@ -17,7 +18,7 @@ class EpochProgress:
         self.epoch = epoch
         self.n_batches = n_batches
         self.stream = stream if stream is not None else sys.stdout
-        self.is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.is_tty = _redraws_in_place(self.stream)
         self.start = time.perf_counter()
         self.last_draw = 0.0
         self.next_tenth = 1
@@ -46,3 +47,11 @@ class EpochProgress:
                 f"  epoch {self.epoch}: {100 * done // self.n_batches}% ({done}/"
                 f"{self.n_batches} batches), loss {loss:.4f}, {elapsed:.1f} s\n")
             self.stream.flush()
+
+
+def _redraws_in_place(stream):
+    """A terminal, or a Jupyter kernel's output stream (not a TTY, but its
+    front end redraws a line on carriage returns)."""
+    if bool(getattr(stream, "isatty", lambda: False)()):
+        return True
+    return type(stream).__module__.split(".")[0] == "ipykernel"

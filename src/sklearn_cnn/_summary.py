@@ -1,6 +1,9 @@
 """``summary()``'s result: a layer table with text and HTML representations."""
 
 import html
+import math
+
+from ._network import OUTPUT_PATH
 
 
 class ModelSummary:
@@ -22,12 +25,16 @@ class ModelSummary:
 
     header = ("Layer", "Output shape", "Trained arrays", "Parameters")
 
-    def __init__(self, rows, total, dtype):
+    def __init__(self, rows, total, dtype, per_output=0):
         self.rows = rows
         self.total = total
         self.dtype = dtype
+        self.per_output = per_output
 
     def footer(self):
+        if self.per_output:  # before fit: the output width comes from y
+            return (f"Total parameters: {self.total:,} + {self.per_output:,} per "
+                    "output (the number of outputs and the dtype are set in fit)")
         return f"Total parameters: {self.total:,} ({self.dtype})"
 
     def __str__(self):
@@ -53,27 +60,41 @@ class ModelSummary:
                 f"<p>{html.escape(self.footer())}</p>")
 
 
-def summarize(network, parameters, input_shape):
-    """Rows for every layer of an unfused ``network`` (children indented)."""
-    height, width, channels = input_shape
+def summarize(network, parameters=None):
+    """Rows for every layer of an unfused ``network`` (children indented).
+
+    With ``parameters`` (a fitted model) the arrays are the fitted ones;
+    without, the network was built for one output and the output layer is
+    shown per output.
+    """
+    height, width, channels = network.input_shape
     rows = [("Input", f"{height} x {width} x {channels}", "", "")]
-    total = 0
+    total = per_output = 0
 
     def visit(layer, depth):
-        nonlocal total
+        nonlocal total, per_output
         arrays, count = [], 0
-        for name in layer.parameters():
-            array = parameters[f"{layer.path}.{name}"]
-            arrays.append(f"{name} {'x'.join(map(str, array.shape))}")
-            count += array.size
-        total += count
-        rows.append(("  " * depth + layer.name,
-                     " x ".join(str(s) for s in layer.output_shape),
-                     ", ".join(arrays), f"{count:,}" if arrays else ""))
+        for name, info in layer.parameters().items():
+            shape = (parameters[f"{layer.path}.{name}"].shape if parameters
+                     else info.shape)
+            arrays.append(f"{name} {'x'.join(map(str, shape))}")
+            count += math.prod(shape)
+        output_shape = " x ".join(str(s) for s in layer.output_shape)
+        if parameters is None and layer.path == OUTPUT_PATH:
+            per_output = count
+            arrays = [f"weights {layer.input_shape[0]}xn_outputs", "bias n_outputs"]
+            output_shape, counted = "n_outputs", f"{count:,} per output"
+        else:
+            total += count
+            counted = f"{count:,}" if arrays else ""
+        name = ("Dense(n_outputs)" if parameters is None and layer.path == OUTPUT_PATH
+                else layer.name)
+        rows.append(("  " * depth + name, output_shape, ", ".join(arrays),
+                     counted))
         for child in layer.children():
             visit(child, depth + 1)
 
     for layer in network.layers:
         visit(layer, 0)
-    dtype = next(iter(parameters.values())).dtype
-    return ModelSummary(rows, total, str(dtype))
+    dtype = str(next(iter(parameters.values())).dtype) if parameters else ""
+    return ModelSummary(rows, total, dtype, per_output)

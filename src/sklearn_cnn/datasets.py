@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils import Bunch
 
 DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -73,7 +74,7 @@ def read_idx(path):
         dtype.newbyteorder("="))
 
 
-def load_fashion_mnist(subset="train", data_home=None, return_X_y=True, scale=True,
+def load_fashion_mnist(subset="train", data_home=None, return_X_y=False, scale=True,
                        dtype=np.float32):
     """Load Fashion-MNIST from local IDX files; never downloads.
 
@@ -84,8 +85,9 @@ def load_fashion_mnist(subset="train", data_home=None, return_X_y=True, scale=Tr
     data_home : str or path-like, default=None
         Directory holding the files; None uses ``$SKLEARN_CNN_FASHION_MNIST``
         or ``/usr/share/datasets/fashion-mnist``.
-    return_X_y : bool, default=True
-        Only ``True`` is supported: returns ``(X, y)``.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch, as scikit-learn's
+        loaders do.
     scale : bool, default=True
         Divide pixel values by 255 (to [0, 1]).
     dtype : dtype, default=np.float32
@@ -93,15 +95,25 @@ def load_fashion_mnist(subset="train", data_home=None, return_X_y=True, scale=Tr
 
     Returns
     -------
-    X : ndarray of shape (n_samples, 784)
-        Images flattened in row-major order (28x28, one channel).
-    y : ndarray of shape (n_samples,)
-        Labels 0-9; names in ``FASHION_MNIST_CLASSES``.
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with:
+
+        data : ndarray of shape (n_samples, 784)
+            Images flattened in row-major order (28x28, one channel).
+        target : ndarray of shape (n_samples,)
+            Labels 0-9.
+        images : ndarray of shape (n_samples, 28, 28)
+            The same images, unflattened (a view of ``data``).
+        target_names : list of str
+            Names of the ten classes, in label order.
+        DESCR : str
+            Description of the dataset.
+
+    (data, target) : tuple if ``return_X_y`` is True
+        The two arrays above.
     """
     if subset not in _FILES:
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}.")
-    if not return_X_y:
-        raise ValueError("Only return_X_y=True is supported.")
     directory = fashion_mnist_dir(data_home)
     images_stem, labels_stem = _FILES[subset]
     images_path, labels_path = _find(directory, images_stem), _find(directory, labels_stem)
@@ -120,4 +132,22 @@ def load_fashion_mnist(subset="train", data_home=None, return_X_y=True, scale=Tr
     X = images.reshape(images.shape[0], -1).astype(dtype)
     if scale:
         X /= 255
-    return X, labels.astype(np.int64)
+    y = labels.astype(np.int64)
+    if return_X_y:
+        return X, y
+    return Bunch(data=X, target=y, images=X.reshape(-1, 28, 28),
+                 target_names=list(FASHION_MNIST_CLASSES),
+                 DESCR=_DESCR.format(subset=subset, n_samples=len(y),
+                                     directory=directory))
+
+
+_DESCR = """\
+Fashion-MNIST ({subset} set)
+============================
+
+Zalando's article images: {n_samples} grayscale 28x28 images in 10 classes
+(T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag,
+Ankle boot), read from the IDX files in {directory}. Pixel values are
+scaled to [0, 1] unless scale=False. Xiao, Rasul and Vollgraf (2017),
+https://github.com/zalandoresearch/fashion-mnist (MIT licence).
+"""
