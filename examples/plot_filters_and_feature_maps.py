@@ -1,46 +1,43 @@
-"""What the first layer learned: its filters, and the feature maps of one image.
+"""
+What the first layer learned: filters and feature maps
+======================================================
 
-The first layer's weights are ``coefs_[0]``, of shape (kernel height, kernel
-width, input channels, filters).  Its feature maps are recomputed here with
-SciPy from those weights, which shows exactly what the layer does: a
+The first convolution's weights are ``parameters_["conv_layers.0.weights"]``
+(also ``coefs_[0]``), of shape (kernel height, kernel width, input channels,
+filters).  :class:`~sklearn_cnn.inspection.FeatureMapsDisplay` draws them
+and the layer's output for one image.  The maps are then recomputed with
+SciPy from the weights alone, which shows exactly what the layer does: a
 correlation with each filter, plus the bias, through ReLU.
 """
 
 import os
+import warnings
 
-import matplotlib.pyplot as plt
 import numpy as np
-from _common import load_digits_images, parse_args
 from scipy.signal import correlate2d
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
+from sklearn_cnn.inspection import FeatureMapsDisplay
 
-args = parse_args(__doc__.splitlines()[0])
-X, y = load_digits_images()
+QUICK = os.environ.get("SKLEARN_CNN_EXAMPLES_QUICK") == "1"
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+X, y = load_digits(return_X_y=True)
+X = (X / 16).astype("float32")
 clf = CNNClassifier(conv_layers=(Conv2D(16), MaxPool2D(), Conv2D(32), MaxPool2D()),
-                    image_shape=(8, 8), max_iter=5 if args.quick else 30, batch_size=64,
+                    image_shape=(8, 8), max_iter=5 if QUICK else 30, batch_size=64,
                     random_state=0).fit(X, y)
 
-filters = clf.coefs_[0][:, :, 0, :]  # (3, 3, 16)
-bias = clf.intercepts_[0]
-image = X[0].reshape(8, 8)
-maps = [np.maximum(correlate2d(image, filters[:, :, k], mode="same") + bias[k], 0)
-        for k in range(filters.shape[2])]
+display = FeatureMapsDisplay.from_estimator(clf, X[:1], layer=0)
 
-fig, axes = plt.subplots(3, 16, figsize=(16, 3.6))
-limit = np.abs(filters).max()
-for k in range(16):
-    axes[0, k].imshow(filters[:, :, k], cmap="RdBu_r", vmin=-limit, vmax=limit)
-    axes[1, k].imshow(image, cmap="gray_r") if k == 0 else axes[1, k].axis("off")
-    axes[2, k].imshow(maps[k], cmap="viridis")
-for ax in axes.ravel():
-    ax.set_xticks([])
-    ax.set_yticks([])
-axes[0, 0].set_ylabel("filters")
-axes[1, 0].set_ylabel(f"image ({y[0]})")
-axes[2, 0].set_ylabel("maps")
-fig.suptitle("First-layer 3x3 filters (red +, blue -) and their ReLU feature maps")
-fig.tight_layout()
-path = os.path.join(args.out, "filters_and_feature_maps.png")
-fig.savefig(path, dpi=100)
-print(f"wrote {path}")
+# %%
+# The same maps from the weights, with SciPy: "same" padding, bias, ReLU.
+weights = clf.parameters_["conv_layers.0.weights"][:, :, 0, :]
+bias = clf.parameters_["conv_layers.0.bias"]
+image = X[0].reshape(8, 8)
+maps = np.stack([np.maximum(correlate2d(image, weights[:, :, k], mode="same") + bias[k],
+                            0) for k in range(weights.shape[2])], axis=-1)
+print("largest difference from the display's maps:",
+      float(np.abs(maps - display.feature_maps).max()))

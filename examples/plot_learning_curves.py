@@ -1,41 +1,36 @@
-"""Training and validation curves with early stopping.
+"""
+Training history with early stopping
+====================================
 
-Fits a CNN on the digits with ``early_stopping=True`` and plots, per epoch, the
-training loss, the validation loss and the validation accuracy; the epoch whose
-weights were kept is marked.
+Fits a CNN on the digits with ``early_stopping=True`` and draws, per epoch,
+the training loss, the validation loss and the validation accuracy with
+:class:`~sklearn_cnn.inspection.TrainingHistoryDisplay`; the epoch whose
+weights were kept is marked.  The same display works for
+:class:`~sklearn_cnn.CNNRegressor` (the score is then R²).
 """
 
 import os
+import warnings
 
-import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
-import numpy as np
-from _common import load_digits_images, parse_args
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_cnn import CNNClassifier
+from sklearn_cnn.inspection import TrainingHistoryDisplay
 
-args = parse_args(__doc__.splitlines()[0])
-X, y = load_digits_images()
-clf = CNNClassifier(image_shape=(8, 8), max_iter=8 if args.quick else 40,
+# Small settings when the test suite or a quick docs build runs the example.
+QUICK = os.environ.get("SKLEARN_CNN_EXAMPLES_QUICK") == "1"
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+X, y = load_digits(return_X_y=True)
+clf = CNNClassifier(image_shape=(8, 8), max_iter=8 if QUICK else 40,
                     early_stopping=True, n_iter_no_change=5, batch_size=64,
-                    random_state=0).fit(X, y)
+                    random_state=0).fit((X / 16).astype("float32"), y)
+print(f"best validation accuracy {clf.best_validation_score_:.4f} after "
+      f"{clf.n_iter_} epochs")
 
-epochs = np.arange(1, clf.n_iter_ + 1)
-best = int(np.argmax(clf.validation_scores_)) + 1
-fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
-ax_loss.plot(epochs, clf.loss_curve_, marker="o", label="training loss")
-ax_loss.plot(epochs, clf.validation_loss_curve_, marker="o", label="validation loss")
-ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-ax_loss.legend()
-ax_score.plot(epochs, clf.validation_scores_, marker="o", color="C2")
-ax_score.axvline(best, color="grey", linestyle="--", label=f"kept: epoch {best}")
-ax_score.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
-ax_score.legend()
-for ax in (ax_loss, ax_score):
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-fig.suptitle("CNNClassifier on digits, early_stopping=True")
-fig.tight_layout()
-path = os.path.join(args.out, "learning_curves.png")
-fig.savefig(path, dpi=100)
-print(f"best validation accuracy {clf.best_validation_score_:.4f} at epoch {best}; "
-      f"wrote {path}")
+# %%
+# The display keeps its artists (``lines_``, ``best_line_``, ``ax_``), so the
+# figure can be adjusted after drawing.
+display = TrainingHistoryDisplay.from_estimator(clf, name="CNNClassifier on digits")
+display.figure_.tight_layout()

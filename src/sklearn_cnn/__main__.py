@@ -79,21 +79,12 @@ def _plot(clf, path):
         import matplotlib.pyplot as plt
     except ImportError:
         sys.exit("error: --plot needs matplotlib (pip install matplotlib).")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = np.arange(1, len(clf.loss_curve_) + 1)
-    ax.plot(epochs, clf.loss_curve_, marker="o", label="training loss")
-    if clf.validation_loss_curve_:
-        ax.plot(epochs, clf.validation_loss_curve_, marker="o", label="validation loss")
-    from matplotlib.ticker import MaxNLocator
+    from .inspection import TrainingHistoryDisplay
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy")
-    ax.set_title("Learning curves")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    display = TrainingHistoryDisplay.from_estimator(clf, name="Learning curves")
+    display.figure_.tight_layout()
+    display.figure_.savefig(path, dpi=100)
+    plt.close(display.figure_)
 
 
 def main(argv=None):
