@@ -74,7 +74,7 @@ class BuildExtWithOpenMP(build_ext):
             )
             if _env_flag("SKLEARN_CNN_REQUIRE_OPENMP"):
                 sys.exit(message + " (SKLEARN_CNN_REQUIRE_OPENMP is set: failing.)")
-            warnings.warn(message)
+            warnings.warn(message, stacklevel=2)
         debug = _env_flag("SKLEARN_CNN_DEBUG")
         for ext in self.extensions:
             ext.extra_compile_args = ["-O0" if debug else "-O3"]

@@ -11,11 +11,10 @@ import os
 import time
 import warnings
 
+from _common import CpuMonitor
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-from _common import CpuMonitor
 
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
 

@@ -95,7 +95,7 @@ def main():
                       f"{statistics.median(results['ours']) / best:.3f}")
 
             lat = {"ours": [], "pytorch": []}
-            for block in range(10):  # alternate in blocks of calls
+            for _ in range(10):  # alternate in blocks of calls
                 lat["ours"] += latencies(clf.predict_proba, ours_images,
                                          args.calls // 10)
                 if torch is not None:

@@ -120,8 +120,8 @@ def test_verbose_prints_one_line_per_epoch(digits, capsys):
 
 def test_early_stopping_restores_best_weights(digits):
     X_train, _, y_train, _ = digits
-    clf = fit_quietly(CNNClassifier((16,), conv_layers=(Conv2D(4),), max_iter=40, early_stopping=True,
-                                    n_iter_no_change=2, random_state=0),
+    clf = fit_quietly(CNNClassifier((16,), conv_layers=(Conv2D(4),), max_iter=40,
+                                    early_stopping=True, n_iter_no_change=2, random_state=0),
                       X_train, y_train)
     assert clf.best_loss_ is None
     assert len(clf.validation_scores_) == clf.n_iter_ == len(clf.validation_loss_curve_)

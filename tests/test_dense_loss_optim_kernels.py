@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from _reference import tolerance
 
-import _reference as ref
 from sklearn_cnn._kernels import _activations, _loss, _optim
-from _layer_check import build, check_layer
 from sklearn_cnn.layers import Dense
 from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+import _reference as ref
+from _layer_check import build, check_layer
+from _reference import tolerance
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -12,8 +12,9 @@ import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import _reference as ref
 from sklearn_cnn import AvgPool2D, CNNClassifier, Conv2D, GlobalAvgPool2D, MaxPool2D
+
+import _reference as ref
 from _layer_check import build
 
 pairs = st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4)))

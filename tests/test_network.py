@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from _layer_check import assert_gradient_close, numeric_gradient
 from sklearn_cnn._losses import SoftmaxCrossEntropy
 from sklearn_cnn._network import Network
 from sklearn_cnn.layers import (
@@ -18,6 +17,8 @@ from sklearn_cnn.layers import (
 )
 from sklearn_cnn.layers._base import BuildContext
 from sklearn_cnn.layers._dropout import DropoutLayer
+
+from _layer_check import assert_gradient_close, numeric_gradient
 
 
 def make_network(specs, hidden, n_outputs, shape, activation="relu", fuse=True,

@@ -7,8 +7,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_cnn import CNNClassifier, Conv2D
-from _layer_check import build
 from sklearn_cnn.layers import Dense
+
+from _layer_check import build
 
 
 def test_diverging_learning_rate_is_caught_and_weights_stay_finite(rng):

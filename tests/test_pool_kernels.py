@@ -2,12 +2,20 @@
 
 import numpy as np
 import pytest
-from _reference import tolerance
+
+from sklearn_cnn.layers import (
+    Activation,
+    AvgPool2D,
+    Conv2D,
+    Dropout,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    Sequential,
+)
 
 import _reference as ref
 from _layer_check import bind, build, check_layer
-from sklearn_cnn.layers import (
-    Activation, AvgPool2D, Conv2D, Dropout, GlobalAvgPool2D, MaxPool2D, Sequential)
+from _reference import tolerance
 
 CASES = [
     ((6, 6, 3), 2, None),

@@ -4,6 +4,7 @@
 import platform
 import sys
 
+
 def build_info():
     """Return a dict: versions, whether OpenMP is on, threads that fit will use."""
     import numpy
@@ -42,9 +43,8 @@ def show_versions():
     every OpenMP and BLAS library loaded in this process (scikit-learn and
     NumPy/SciPy may each bring their own).
     """
-    from threadpoolctl import threadpool_info
-
     import joblib
+    from threadpoolctl import threadpool_info
 
     info = build_info()
     info["joblib"] = joblib.__version__

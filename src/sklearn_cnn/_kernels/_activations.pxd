@@ -8,7 +8,6 @@ from cython cimport floating
 from ._typedefs cimport intp_t, IDENTITY, RELU, LEAKY_RELU, TANH, LOGISTIC
 
 
-
 cdef inline floating activate(floating z, int code) noexcept nogil:
     cdef floating e
     if code == RELU:

@@ -33,7 +33,7 @@ def dense_forward(
     cdef intp_t n_outputs = weights.shape[1]
     cdef intp_t n_chunks = (n_samples + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     cdef intp_t n_tiles = (n_outputs + COLUMNS_PER_TILE - 1) // COLUMNS_PER_TILE
-    cdef intp_t chunk, start, rows, i, o, tile, width
+    cdef intp_t chunk, start, rows, i, tile, width
     cdef floating* y
     if n_samples == 0:
         return
