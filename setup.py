@@ -20,7 +20,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["_openmp", "_conv", "_pool", "_activations", "_dense", "_loss", "_optim"]
+KERNELS = ["_openmp", "_conv", "_pool", "_activations", "_dense", "_loss", "_optim",
+           "_batchnorm"]
 
 _OPENMP_PROBE = textwrap.dedent(
     """

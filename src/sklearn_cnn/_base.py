@@ -472,7 +472,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                     start_time = time.perf_counter()
                     if self.shuffle:
                         sample_idx = self._random_state.permutation(n_samples)
-                    last_good = [p.copy() for p in parameters]
+                    last_good = self._snapshot()
                     accumulated_loss = 0.0
                     progress = (EpochProgress(self.n_iter_ + 1,
                                               -(-n_samples // batch_size))
@@ -531,8 +531,18 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         except KeyboardInterrupt:
             warn_at_caller("Training interrupted by user.")
         if self.early_stopping and hasattr(self, "_best_parameters"):
-            for name, best in self._best_parameters.items():
-                self.parameters_[name][...] = best
+            self._restore(self._best_parameters)
+
+    def _snapshot(self):
+        """Copies of every parameter and state array (running statistics
+        belong with the weights they were computed for)."""
+        return {name: array.copy() for arrays in (self.parameters_, self.state_)
+                for name, array in arrays.items()}
+
+    def _restore(self, snapshot):
+        for arrays in (self.parameters_, self.state_):
+            for name, array in arrays.items():
+                array[...] = snapshot[name]
 
     def _check_finite(self, parameters, last_good):
         """On divergence restore the weights from before the epoch, warn and
@@ -544,10 +554,10 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         limit = _max_abs_input(parameters[0].dtype)
         if np.isfinite(self.loss_) and all(
                 np.isfinite(p).all() and _largest_magnitude(p) <= limit
-                for p in parameters):
+                for p in parameters) and all(
+                np.isfinite(s).all() for s in self.state_.values()):
             return True
-        for param, good in zip(parameters, last_good):
-            param[...] = good
+        self._restore(last_good)
         self.__dict__.pop("_optimizer", None)
         warn_at_caller(
             f"Training diverged in epoch {self.n_iter_} (loss={self.loss_}); the "
@@ -571,7 +581,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_parameters = {k: v.copy() for k, v in self.parameters_.items()}
+                self._best_parameters = self._snapshot()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1

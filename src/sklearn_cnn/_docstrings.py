@@ -9,8 +9,9 @@ PARAMETERS = """\
     conv_layers : "auto" or tuple of layers, default="auto"
         The architecture before the dense head, in order (keyword-only).
         Each entry is a layer from :mod:`sklearn_cnn.layers` (``Conv2D``,
-        ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``Activation``,
-        ``Dropout``, ``Dense``, ``Sequential``), an int ``k`` (a 3x3
+        ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``,
+        ``BatchNormalization``, ``Activation``, ``Dropout``, ``Dense``, and
+        the blocks ``Sequential`` and ``Residual``), an int ``k`` (a 3x3
         ``Conv2D`` with ``k`` filters and 'same' padding) or one of the
         strings "maxpool", "avgpool", "globalavgpool".  "auto" is
         ``(Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D())`` with pooling
@@ -135,9 +136,10 @@ ATTRIBUTES = """\
         weights are ``(kernel height, kernel width, in_channels, filters)``,
         dense weights ``(n_inputs, n_outputs)``.  ``summary()`` lists them.
     state_ : dict of str to ndarray
-        Arrays the layers keep that are not trained by the solver (running
-        statistics), named as in ``parameters_``; empty for the layers of
-        this version.
+        Arrays the layers keep that are not trained by the solver: the
+        running mean and variance of each ``BatchNormalization``
+        (``"conv_layers.1.running_mean"``), used in predict and transform;
+        named as in ``parameters_``, empty without such layers.
     coefs_ : list of ndarray
         MLPClassifier's view of ``parameters_``: the weights of each layer
         with weights and biases (convolutions and dense layers), in network

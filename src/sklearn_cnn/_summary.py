@@ -16,7 +16,8 @@ class ModelSummary:
     ----------
     rows : list of tuple of str
         ``(layer, output shape, arrays, parameter count)`` per layer; nested
-        layers are indented.
+        layers are indented.  Arrays that are not trained (running
+        statistics, in ``state_``) are listed but not counted.
     total : int
         Number of trained values.
     dtype : str
@@ -79,6 +80,9 @@ def summarize(network, parameters=None):
                      else info.shape)
             arrays.append(f"{name} {'x'.join(map(str, shape))}")
             count += math.prod(shape)
+        # Non-trained arrays (running statistics) are listed, not counted.
+        arrays += [f"{name} {'x'.join(map(str, info.shape))} (not trained)"
+                   for name, info in layer.state().items()]
         output_shape = " x ".join(str(s) for s in layer.output_shape)
         if parameters is None and layer.path == OUTPUT_PATH:
             per_output = count

@@ -23,21 +23,25 @@ from numbers import Integral
 
 from ._activation import Activation
 from ._base import LayerSpec
+from ._batchnorm import BatchNormalization
 from ._conv import Conv2D
 from ._dense import Dense
 from ._dropout import Dropout
 from ._pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from ._residual import Residual
 from ._sequential import Sequential
 
 __all__ = [
     "Activation",
     "AvgPool2D",
+    "BatchNormalization",
     "Conv2D",
     "Dense",
     "Dropout",
     "GlobalAvgPool2D",
     "LayerSpec",
     "MaxPool2D",
+    "Residual",
     "Sequential",
 ]
 

@@ -1,0 +1,145 @@
+"""BatchNormalization: per-channel (or per-feature) normalisation, and its
+runtime layer, which absorbs a following activation into its kernel."""
+
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+
+from .._kernels import _batchnorm
+from ._base import (
+    ACTIVATION_CODES,
+    Layer,
+    LayerSpec,
+    ParamInfo,
+    ones_init,
+    register,
+    zeros_init,
+)
+
+
+@dataclass(frozen=True, repr=False)
+class BatchNormalization(LayerSpec):
+    """Normalise each channel (feature map) or feature (flat input).
+
+    In training, each batch is normalised with its own mean and variance;
+    running averages of them are kept (``state_``) and used in predict and
+    transform.  A learned scale and shift follow; they are exempt from the
+    L2 penalty ``alpha``.  The statistics are bitwise the same at any thread
+    count.
+
+    Parameters
+    ----------
+    momentum : float, default=0.9
+        Weight of the old value in the running averages:
+        ``running = momentum * running + (1 - momentum) * batch`` (Keras'
+        convention; PyTorch's ``momentum=0.1`` is this 0.9).  The running
+        variance uses the unbiased batch variance.
+    epsilon : float, default=1e-5
+        Added to the variance before the square root.
+    """
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+
+    def __post_init__(self):
+        for name, value in (("momentum", self.momentum), ("epsilon", self.epsilon)):
+            if not isinstance(value, Real) or isinstance(value, bool):
+                raise TypeError(f"BatchNormalization {name} must be a float, got "
+                                f"{value!r}.")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(
+                f"BatchNormalization momentum must be in [0, 1), got {self.momentum}.")
+        if not self.epsilon > 0:
+            raise ValueError(
+                f"BatchNormalization epsilon must be > 0, got {self.epsilon}.")
+
+
+@register(BatchNormalization)
+class BatchNormLayer(Layer):
+    """Normalises the last axis over all the others (samples, and pixels)."""
+
+    def __init__(self, spec, input_shape, context, path):
+        self.path = path
+        self.input_shape = self.output_shape = input_shape
+        self.channels = input_shape[-1]
+        self.momentum = float(spec.momentum)
+        self.epsilon = float(spec.epsilon)
+        self.activation = "identity"
+        self.name = "BatchNormalization"
+
+    def absorb(self, following):
+        from ._activation import ActivationLayer
+
+        if isinstance(following, ActivationLayer) and self.activation == "identity":
+            self.activation = following.activation
+            self.name += f" + {following.activation}"
+            return True
+        return False
+
+    def parameters(self):
+        return {"scale": ParamInfo((self.channels,), False, ones_init),
+                "shift": ParamInfo((self.channels,), False, zeros_init)}
+
+    def state(self):
+        return {"running_mean": ParamInfo((self.channels,), False, zeros_init),
+                "running_var": ParamInfo((self.channels,), False, ones_init)}
+
+    def bind(self, params, state):
+        self.scale, self.shift = params["scale"], params["shift"]
+        self.running_mean, self.running_var = state["running_mean"], state["running_var"]
+
+    def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
+        super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)
+        rows = batch_size * int(np.prod(self.input_shape[:-1]))
+        if training:
+            self.batch_mean = np.empty(self.channels)
+            self.batch_var = np.empty(self.channels)
+            self.partials = np.empty((_batchnorm.n_blocks(rows), 2 * self.channels))
+            self.sums = np.empty(2 * self.channels)
+            self.grad_scale = np.empty(self.channels, dtype=dtype)
+            self.grad_shift = np.empty(self.channels, dtype=dtype)
+            if not self.needs_input_grad:
+                self.grad_input = np.empty((0, self.channels), dtype=dtype)
+
+    def forward(self, x, n_threads):
+        n = x.shape[0]
+        self.input = x.reshape(-1, self.channels)
+        out = self.output[:n]
+        out_rows = out.reshape(-1, self.channels)
+        code = ACTIVATION_CODES[self.activation]
+        if not self.training:
+            # Running statistics folded into one multiply-add per value.
+            multiplier = self.scale / np.sqrt(self.running_var.astype(np.float64)
+                                              + self.epsilon)
+            offset = self.shift - self.running_mean * multiplier
+            _batchnorm.batchnorm_forward_infer(
+                self.input, multiplier.astype(x.dtype), offset.astype(x.dtype),
+                out_rows, code, n_threads)
+            return out
+        _batchnorm.batchnorm_forward_train(
+            self.input, self.scale, self.shift, out_rows, self.batch_mean,
+            self.batch_var, self.partials, self.epsilon, code,
+            n_threads)
+        rows = self.input.shape[0]
+        unbiased = self.batch_var * (rows / (rows - 1)) if rows > 1 else self.batch_var
+        # In place: the estimator's state_ arrays are bound here.
+        self.running_mean *= self.momentum
+        self.running_mean += (1 - self.momentum) * self.batch_mean
+        self.running_var *= self.momentum
+        self.running_var += (1 - self.momentum) * unbiased
+        return out
+
+    def backward(self, grad_output, n_threads):
+        n = grad_output.shape[0]
+        grad_input = self.grad_input[:n] if self.needs_input_grad else self.grad_input
+        _batchnorm.batchnorm_backward(
+            self.input, self.output[:n].reshape(-1, self.channels),
+            grad_output.reshape(-1, self.channels), self.scale, self.batch_mean,
+            self.batch_var, grad_input.reshape(-1, self.channels), self.grad_scale,
+            self.grad_shift, self.partials, self.sums, self.epsilon,
+            ACTIVATION_CODES[self.activation], self.needs_input_grad, n_threads)
+        return grad_input if self.needs_input_grad else None
+
+    def grads(self):
+        return {"scale": self.grad_scale, "shift": self.grad_shift}

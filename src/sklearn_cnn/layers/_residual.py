@@ -1,0 +1,157 @@
+"""Residual: a block of layers plus a shortcut, added before the activation.
+
+``output = activation(layers(x) + shortcut(x))``.  The shortcut is the
+identity when the block keeps the shape of its input, else a 1x1
+convolution (with the stride that matches the block's downsampling) and a
+BatchNormalization, as in He et al. (2016) and the time-series ResNet of
+Wang et al. (2017).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._kernels import _activations
+from ._base import (
+    ACTIVATION_CODES,
+    Layer,
+    LayerSpec,
+    build_sequence,
+    check_activation,
+    register,
+    require_feature_map,
+    size_text,
+)
+from ._batchnorm import BatchNormalization
+from ._conv import Conv2D
+from ._sequential import backward_through
+
+
+@dataclass(frozen=True, repr=False)
+class Residual(LayerSpec):
+    """A block with a shortcut connection (a residual block).
+
+    Parameters
+    ----------
+    layers : tuple of layers
+        The block, typically ending without an activation, e.g.
+        ``(Conv2D(64, activation="identity"), BatchNormalization(),
+        Activation(), Conv2D(64, activation="identity"),
+        BatchNormalization())``.
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"} or None, \
+            default=None
+        Applied after the sum; None uses the estimator's ``activation``.
+
+    Notes
+    -----
+    When the block changes the number of channels or the size of the map,
+    the shortcut is ``Conv2D(channels, 1, stride, padding="valid",
+    activation="identity")`` followed by ``BatchNormalization()``, with
+    the stride that maps the input size onto the output size (as a
+    'same'-padded strided convolution does).  Its arrays are named
+    ``"<path>.shortcut.0.weights"`` and so on.
+    """
+
+    layers: tuple
+    activation: object = None
+
+    def __post_init__(self):
+        from . import as_layer_spec
+
+        if not isinstance(self.layers, (tuple, list)) or not self.layers:
+            raise ValueError(
+                f"Residual layers must be a non-empty tuple of layers, got "
+                f"{self.layers!r}.")
+        specs = tuple(as_layer_spec(entry, f"Residual.layers[{i}]")
+                      for i, entry in enumerate(self.layers))
+        if not (isinstance(self.layers, tuple) and specs == self.layers):
+            object.__setattr__(self, "layers", specs)
+        check_activation(self.activation, "Residual")
+
+
+def _shortcut_stride(size_in, size_out):
+    """The stride s with ceil(size_in / s) == size_out, or None."""
+    for stride in range(1, size_in + 1):
+        if -(-size_in // stride) == size_out:
+            return stride
+    return None
+
+
+@register(Residual)
+class ResidualLayer(Layer):
+    """Runs the block and the shortcut, adds them, applies the activation."""
+
+    def __init__(self, spec, input_shape, context, path):
+        require_feature_map(input_shape, spec, path)
+        self.path = path
+        self.input_shape = input_shape
+        paths = [f"{path}.layers.{i}" for i in range(len(spec.layers))]
+        sizes = [f"input of {self.location()} {size_text(input_shape)}"]
+        self.layers, output_shape = build_sequence(spec.layers, input_shape, context,
+                                                   paths, sizes)
+        if len(output_shape) != 3:
+            raise ValueError(
+                f"{self.location()}: a Residual block must output a feature map; "
+                f"its layers end with a flat vector of {output_shape[0]}.")
+        self.output_shape = output_shape
+        self.shortcut = []
+        if output_shape != input_shape:
+            strides = [_shortcut_stride(i, o) for i, o in zip(input_shape[:2],
+                                                              output_shape[:2])]
+            if None in strides:
+                raise ValueError(
+                    f"{self.location()}: the block maps {size_text(input_shape)} to "
+                    f"{size_text(output_shape)}, which no strided 1x1 convolution "
+                    "shortcut can match. Use 'same' padding in the block.")
+            shortcut = (Conv2D(output_shape[2], 1, tuple(strides), "valid", "identity"),
+                        BatchNormalization())
+            self.shortcut, _ = build_sequence(
+                shortcut, input_shape, context,
+                [f"{path}.shortcut.{i}" for i in range(len(shortcut))], [])
+        self.activation = spec.activation or context.activation
+        self.activation_code = ACTIVATION_CODES[self.activation]
+        self.name = (f"Residual({len(spec.layers)} layers, "
+                     f"{'projection' if self.shortcut else 'identity'} shortcut)")
+
+    def children(self):
+        return (*self.layers, *self.shortcut)
+
+    def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
+        super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)
+        for branch in (self.layers, self.shortcut):
+            for index, layer in enumerate(branch):
+                layer.allocate(batch_size, dtype, n_threads, training,
+                               needs_input_grad=needs_input_grad or index > 0)
+        if training:
+            self.branch_grad = np.empty((batch_size, *self.output_shape), dtype=dtype)
+
+    def forward(self, x, n_threads):
+        n = x.shape[0]
+        out = self.output[:n]
+        block = x
+        for layer in self.layers:
+            block = layer.forward(block, n_threads)
+        shortcut = x
+        for layer in self.shortcut:
+            shortcut = layer.forward(shortcut, n_threads)
+        np.add(block, shortcut.reshape(block.shape), out=out)
+        _activations.activation_forward(out.reshape(-1), self.activation_code, n_threads)
+        return out
+
+    def backward(self, grad_output, n_threads):
+        n = grad_output.shape[0]
+        grad = grad_output.reshape(n, *self.output_shape)
+        _activations.activation_backward(self.output[:n].reshape(-1), grad.reshape(-1),
+                                         self.activation_code, n_threads)
+        # Both branches receive the same gradient; each may overwrite its copy.
+        branch_grad = self.branch_grad[:n]
+        np.copyto(branch_grad, grad)
+        from_block = backward_through(self.layers, branch_grad, n_threads)
+        from_shortcut = (backward_through(self.shortcut, grad, n_threads)
+                         if self.shortcut else grad)
+        if not self.needs_input_grad:
+            return None
+        grad_input = self.grad_input[:n]
+        np.add(from_block.reshape(grad_input.shape),
+               from_shortcut.reshape(grad_input.shape), out=grad_input)
+        return grad_input

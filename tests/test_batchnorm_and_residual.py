@@ -1,0 +1,204 @@
+"""BatchNormalization and Residual blocks: kernels, layers, and in estimators."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
+
+from sklearn_cnn import (
+    Activation,
+    BatchNormalization,
+    CNNClassifier,
+    CNNRegressor,
+    Conv2D,
+    Residual,
+    Sequential,
+)
+
+from _layer_check import bind, build, check_layer, random_arrays, walk
+
+EPS = 1e-5
+
+
+def batchnorm_oracle(x, params, path="conv_layers.0"):
+    axes = tuple(range(x.ndim - 1))
+    normalised = (x - x.mean(axis=axes)) / np.sqrt(x.var(axis=axes) + EPS)
+    return normalised * params[f"{path}.scale"] + params[f"{path}.shift"]
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (7,), (1, 1, 3)],
+                         ids=["feature-map", "flat", "1x1"])
+def test_batchnorm_passes_the_shared_layer_checks(shape):
+    check_layer(BatchNormalization(), shape, oracle=batchnorm_oracle, n_samples=4)
+
+
+def test_batchnorm_fuses_a_following_activation():
+    spec = Sequential((BatchNormalization(), Activation("tanh")))
+    fused = build(spec, (3, 2, 4), fuse=True)
+    assert len(fused.layers) == 1 and fused.layers[0].activation == "tanh"
+    check_layer(spec, (3, 2, 4), fuse=True,
+                oracle=lambda x, p: np.tanh(batchnorm_oracle(x, p, "conv_layers.0.layers.0")))
+
+
+def test_batchnorm_statistics_over_many_blocks_are_exact_and_thread_independent(rng):
+    """More rows than one block (256): the blocked float64 sums stay exact
+    and do not depend on the thread count."""
+    layer = build(BatchNormalization(momentum=0.5), (16, 16, 3))
+    params, state = random_arrays(layer, rng, np.float32)
+    bind(layer, params, state)
+    x = (rng.standard_normal((9, 16, 16, 3)) * 3 + 5).astype(np.float32)
+    outputs = []
+    for n_threads in (1, 2, 3):
+        layer.allocate(9, np.float32, n_threads, training=True, needs_input_grad=True)
+        outputs.append(layer.forward(x, n_threads).copy())
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    np.testing.assert_array_equal(outputs[0], outputs[2])
+    rows = x.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(layer.batch_mean, rows.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(layer.batch_var, rows.var(axis=0), rtol=1e-12)
+
+
+def test_running_statistics_follow_the_momentum_and_serve_inference(rng):
+    layer = build(BatchNormalization(momentum=0.8), (2, 2, 3))
+    params, state = random_arrays(layer, rng, np.float64)
+    state = {k: v.copy() for k, v in state.items()}
+    bind(layer, params, state)
+    x = rng.standard_normal((5, 2, 2, 3)) * 2 + 1
+    layer.allocate(5, np.float64, 1, training=True, needs_input_grad=True)
+    layer.forward(x, 1)
+    rows = x.reshape(-1, 3)
+    np.testing.assert_allclose(state["conv_layers.0.running_mean"],
+                               0.2 * rows.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(state["conv_layers.0.running_var"],
+                               0.8 + 0.2 * rows.var(axis=0, ddof=1), rtol=1e-12)
+    layer.allocate(5, np.float64, 1, training=False, needs_input_grad=False)
+    expected = ((x - state["conv_layers.0.running_mean"])
+                / np.sqrt(state["conv_layers.0.running_var"] + EPS)
+                * params["conv_layers.0.scale"] + params["conv_layers.0.shift"])
+    np.testing.assert_allclose(layer.forward(x, 1), expected, rtol=1e-12)
+
+
+BLOCK = (Conv2D(3, activation="identity"), BatchNormalization(), Activation("tanh"),
+         Conv2D(3, activation="identity"), BatchNormalization())
+
+
+@pytest.mark.parametrize("fuse", [False, True], ids=["plain", "fused"])
+def test_residual_with_identity_shortcut(fuse):
+    layer = check_layer(Residual(BLOCK, activation="tanh"), (5, 4, 3), fuse=fuse)
+    assert layer.shortcut == [] and "identity shortcut" in layer.name
+
+
+@pytest.mark.parametrize("fuse", [False, True], ids=["plain", "fused"])
+def test_residual_with_projection_shortcut(fuse):
+    spec = Residual((Conv2D(4, stride=2, activation="identity"), BatchNormalization()),
+                    activation="tanh")
+
+    def oracle(x, params):
+        block = build(Sequential(spec.layers), (5, 4, 3), path="conv_layers.0")
+        shortcut = build(Sequential((Conv2D(4, 1, 2, "valid", "identity"),
+                                     BatchNormalization())), (5, 4, 3),
+                         path="conv_layers.0")
+        for branch, prefix in ((block, "layers"), (shortcut, "shortcut")):
+            state = {f"{inner.path}.{name}": info.init(None, x.dtype, info.shape)
+                     for inner in walk(branch) for name, info in inner.state().items()}
+            bind(branch, {k.replace(f"conv_layers.0.{prefix}", "conv_layers.0.layers"): v
+                          for k, v in params.items() if f".{prefix}." in k}, state)
+            branch.allocate(len(x), x.dtype, 1, training=True, needs_input_grad=False)
+        return np.tanh(block.forward(x, 1) + shortcut.forward(x, 1))
+
+    layer = check_layer(spec, (5, 4, 3), oracle=oracle, fuse=fuse)
+    assert [child.path for child in layer.children()][-2:] == [
+        "conv_layers.0.shortcut.0", "conv_layers.0.shortcut.1"]
+    assert layer.output_shape == (3, 2, 4)
+
+
+def test_residual_errors_are_clear():
+    with pytest.raises(ValueError, match=r"conv_layers\[0\]: the block maps 6x6x2 to "
+                                         r"4x4x3, which no strided 1x1"):
+        build(Residual((Conv2D(3, padding="valid"),)), (6, 6, 2))
+    with pytest.raises(ValueError, match="Residual layers must be a non-empty tuple"):
+        Residual(())
+    assert repr(Residual((8, BatchNormalization()))) == (
+        "Residual((Conv2D(8), BatchNormalization()))")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+RESNET = (Conv2D(8, activation="identity"), BatchNormalization(), Activation(),
+          Residual((Conv2D(8, activation="identity"), BatchNormalization(), Activation(),
+                    Conv2D(8, activation="identity"), BatchNormalization())),
+          Residual((Conv2D(16, stride=2, activation="identity"), BatchNormalization(),
+                    Activation(), Conv2D(16, activation="identity"),
+                    BatchNormalization())),
+          "globalavgpool")
+
+
+def fit(estimator, X, y, n_threads=2):
+    with threadpool_limits(n_threads, user_api="openmp"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def test_a_small_resnet_learns_and_is_bitwise_reproducible(digits):
+    X, y = digits
+    models = [fit(CNNClassifier((), conv_layers=RESNET, max_iter=8, batch_size=64,
+                                learning_rate_init=0.01, random_state=0), X[:1200],
+                  y[:1200], n_threads) for n_threads in (1, 2, 3)]
+    assert models[0].score(X[1200:], y[1200:]) > 0.9
+    for other in models[1:]:
+        for arrays in ("parameters_", "state_"):
+            for name, array in getattr(models[0], arrays).items():
+                np.testing.assert_array_equal(getattr(other, arrays)[name], array)
+    clf = models[0]
+    # Running statistics moved away from their start, and predict uses them:
+    # one sample alone gets what it gets inside a batch.
+    assert not np.allclose(clf.state_["conv_layers.1.running_var"], 1)
+    np.testing.assert_allclose(clf.predict_proba(X[1200:1201]),
+                               clf.predict_proba(X[1200:1300])[:1], rtol=1e-5)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert set(clf.state_) == {f"{path}.{stat}" for path in (
+        "conv_layers.1", "conv_layers.3.layers.1", "conv_layers.3.layers.4",
+        "conv_layers.4.layers.1", "conv_layers.4.layers.4", "conv_layers.4.shortcut.1")
+        for stat in ("running_mean", "running_var")}
+    table = str(clf.summary())
+    assert "running_var 8 (not trained)" in table and "projection shortcut" in table
+    # scale and shift are exempt from the L2 penalty.
+    assert not any(name.endswith((".scale", ".shift")) and info.decay
+                   for name, info in clf._build_network(
+                       10, clf.image_shape_).parameter_infos().items())
+
+
+def test_early_stopping_restores_running_statistics_with_the_weights(digits):
+    X, y = digits
+    clf = fit(CNNClassifier((), conv_layers=RESNET[:3] + ("globalavgpool",),
+                            max_iter=12, early_stopping=True, n_iter_no_change=2,
+                            learning_rate_init=0.05, random_state=0), X, y)
+    assert clf.n_iter_ - 1 > int(np.argmax(clf.validation_scores_))  # a later epoch was worse
+    # The validation split is the random state's first draw: redo it.  The
+    # kept model (weights *and* running statistics of the best epoch) scores
+    # exactly the best validation score on it.
+    _, X_val, _, y_val = train_test_split(X, y, random_state=np.random.RandomState(0),
+                                          test_size=0.1, stratify=y)
+    assert clf.score(X_val, y_val) == clf.best_validation_score_
+
+
+def test_a_batch_of_one_sample_with_a_1x1_map_trains():
+    """Zero variance in every batch: the output is the shift, gradients finite."""
+    X = np.random.RandomState(0).rand(6, 1)
+    clf = fit(CNNClassifier((4,), conv_layers=(Conv2D(2), BatchNormalization()),
+                            batch_size=1, max_iter=3, random_state=0), X, [0, 1] * 3)
+    assert all(np.isfinite(a).all() for a in clf.parameters_.values())
+    assert np.isfinite(clf.predict_proba(X)).all()
+    reg = fit(CNNRegressor((4,), conv_layers=(BatchNormalization(),), batch_size=1,
+                           max_iter=2, random_state=0), X, X[:, 0])
+    assert np.isfinite(reg.predict(X)).all()
