@@ -41,6 +41,7 @@ from .layers._base import (
     BuildContext,
     nested_layer_params,
     replace_in_layers,
+    spatial_dims_of,
 )
 
 # Where the documentation is published (the HTML repr links there).
@@ -280,16 +281,23 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes!r}.")
         return conv_specs, auto, [int(h) for h in hidden]
 
-    def _validate_image_shape(self):
+    def _spatial_dims(self):
+        """1 when the layers are for series, else 2 (images)."""
+        conv_specs, _, _ = self._validate_architecture()
+        return spatial_dims_of(conv_specs) or 2
+
+    def _validate_image_shape(self, spatial_dims):
         shape = self.image_shape
         if shape is None:
             return
-        if not (len(shape) in (2, 3) and all(
+        lengths, forms = (((1, 2), "(length,) or (channels, length)") if spatial_dims == 1
+                          else ((2, 3), "(height, width) or (channels, height, width)"))
+        if not (len(shape) in lengths and all(
                 isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
                 for s in shape)):
             raise ValueError(
-                "image_shape must be None, (height, width) or (channels, height, "
-                f"width) with positive ints, got {shape!r}.")
+                f"image_shape must be None or {forms} with positive ints for a network "
+                f"of {spatial_dims}-D layers, got {shape!r}.")
 
     def _build_network(self, n_outputs, image_shape, rng=None, fuse=True):
         conv_specs, auto, hidden = self._validate_architecture()
@@ -302,14 +310,23 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         """Validated 2-D X and the ``(channels, height, width)`` it holds."""
         if not reset and self._is_valid_plain_array(X):
             return X, self.image_shape_
-        X, array_shape = split_image_array(X)
+        spatial_dims = self._spatial_dims()
+        X, array_shape = split_image_array(X, spatial_dims)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
                           order="C")
         _check_magnitude(X, "X")
         if reset:
-            self._validate_image_shape()
-            return X, resolve_image_shape(self.image_shape, X.shape[1], array_shape)
+            self._validate_image_shape(spatial_dims)
+            return X, resolve_image_shape(self.image_shape, X.shape[1], array_shape,
+                                          spatial_dims)
         if array_shape is not None and array_shape != self.image_shape_:
+            if spatial_dims == 1:
+                (channels, _, length), (fit_channels, _, fit_length) = (
+                    array_shape, self.image_shape_)
+                raise ValueError(
+                    f"X holds series of {channels} channels and length {length} but "
+                    f"the model was fitted on {fit_channels} channels of length "
+                    f"{fit_length}.")
             raise ValueError(
                 f"X holds images of shape {array_shape} (channels, height, width) "
                 f"but the model was fitted on {self.image_shape_}.")
@@ -710,13 +727,14 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             network = self._build_network(self.n_outputs_, self.image_shape_,
                                           fuse=False)
             return summarize(network, self.parameters_)
-        self._validate_image_shape()
+        spatial_dims = self._spatial_dims()
+        self._validate_image_shape(spatial_dims)
         if self.image_shape is None:
             raise NotFittedError(
                 "summary() before fit needs image_shape, e.g. (1, 28, 28) for "
                 "28x28 one-channel images; or fit the model first.")
-        shape = tuple(self.image_shape)
-        image_shape = shape if len(shape) == 3 else (1, *shape)
+        image_shape = resolve_image_shape(self.image_shape, math.prod(self.image_shape),
+                                          None, spatial_dims)
         return summarize(self._build_network(1, image_shape, fuse=False))
 
     # ------------------------------------------------------------- pickling

@@ -8,10 +8,12 @@ assembled from these parts so that the text exists once.
 PARAMETERS = """\
     conv_layers : "auto" or tuple of layers, default="auto"
         The architecture before the dense head, in order (keyword-only).
-        Each entry is a layer from :mod:`sklearn_cnn.layers` (``Conv2D``,
-        ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``,
+        Each entry is a layer from :mod:`sklearn_cnn.layers`: for images
+        ``Conv2D``, ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``,
+        ``GlobalMaxPool2D``; for series ``Conv1D``, ``MaxPool1D``,
+        ``AvgPool1D``, ``GlobalAvgPool1D``, ``GlobalMaxPool1D``; for either
         ``BatchNormalization``, ``Activation``, ``Dropout``, ``Dense``, and
-        the blocks ``Sequential`` and ``Residual``), an int ``k`` (a 3x3
+        the blocks ``Sequential`` and ``Residual``; or an int ``k`` (a 3x3
         ``Conv2D`` with ``k`` filters and 'same' padding) or one of the
         strings "maxpool", "avgpool", "globalavgpool".  "auto" is
         ``(Conv2D(32), MaxPool2D(), Conv2D(64), MaxPool2D())`` with pooling
@@ -101,14 +103,18 @@ PARAMETERS = """\
         transform).
 
     image_shape : tuple of int or None, default=None
-        How each row of a 2-D ``X`` is read: ``(height, width)`` or
-        ``(channels, height, width)`` (channels first, C order).  None reads
-        a perfect-square number of features as a square one-channel image and
-        anything else as a 1-D signal (height 1).  3-D ``X`` of shape
-        ``(n_samples, height, width)`` and 4-D ``X`` of shape
-        ``(n_samples, channels, height, width)`` carry their own shape; a
-        4-D X that looks channels-last (``(n, 28, 28, 3)``) is refused unless
-        ``image_shape`` confirms the channels-first reading.
+        How X is read.  With 2-D layers (images): each row of a 2-D ``X`` is
+        ``(height, width)`` or ``(channels, height, width)`` (channels first,
+        C order); None reads a perfect-square number of features as a square
+        one-channel image and anything else as a 1-D signal (height 1); 3-D
+        ``X`` ``(n_samples, height, width)`` and 4-D ``X`` ``(n_samples,
+        channels, height, width)`` carry their own shape, and a 4-D X that
+        looks channels-last (``(n, 28, 28, 3)``) is refused unless
+        ``image_shape`` confirms the channels-first reading.  With 1-D layers
+        (``Conv1D``, ...: series): a 2-D ``X`` holds univariate series (or
+        rows of ``(length,)`` / ``(channels, length)``) and a 3-D ``X`` is
+        ``(n_samples, channels, length)``, aeon's layout; a series is never
+        read as an image.
 """
 
 ATTRIBUTES = """\

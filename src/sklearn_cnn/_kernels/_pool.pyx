@@ -158,3 +158,45 @@ def global_avg_pool2d_backward(
             for p in range(positions):
                 for c in range(channels):
                     dst[p * channels + c] = grad_output[n, c] * scale
+
+
+def global_max_pool2d_forward(
+    const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
+    floating[:, ::1] out,                # OUT: (N, C)
+    int32_t[:, ::1] argmax,              # OUT: (N, C) flat position h * W + w
+    int n_threads,
+):
+    """Ties keep the first position in row-major order, as max pooling does."""
+    cdef intp_t n_samples = x.shape[0], channels = x.shape[3]
+    cdef intp_t positions = x.shape[1] * x.shape[2]
+    cdef intp_t n, p, c
+    cdef const floating* src
+    with nogil:
+        for n in prange(n_samples, schedule="static", num_threads=n_threads):
+            src = &x[n, 0, 0, 0]
+            for c in range(channels):
+                out[n, c] = src[c]
+                argmax[n, c] = 0
+            for p in range(1, positions):
+                for c in range(channels):
+                    if src[p * channels + c] > out[n, c]:
+                        out[n, c] = src[p * channels + c]
+                        argmax[n, c] = <int32_t> p
+
+
+def global_max_pool2d_backward(
+    const floating[:, ::1] grad_output,      # IN: (N, C)
+    const int32_t[:, ::1] argmax,            # IN: (N, C)
+    floating[:, :, :, ::1] grad_input,       # OUT: (N, H, W, C)
+    int n_threads,
+):
+    cdef intp_t n_samples = grad_input.shape[0], channels = grad_input.shape[3]
+    cdef intp_t positions = grad_input.shape[1] * grad_input.shape[2]
+    cdef intp_t n, c
+    cdef floating* dst
+    with nogil:
+        for n in prange(n_samples, schedule="static", num_threads=n_threads):
+            dst = &grad_input[n, 0, 0, 0]
+            memset(dst, 0, positions * channels * sizeof(floating))
+            for c in range(channels):
+                dst[argmax[n, c] * channels + c] = grad_output[n, c]

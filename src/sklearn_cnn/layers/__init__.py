@@ -27,19 +27,26 @@ from ._batchnorm import BatchNormalization
 from ._conv import Conv2D
 from ._dense import Dense
 from ._dropout import Dropout
-from ._pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from ._one_d import AvgPool1D, Conv1D, GlobalAvgPool1D, GlobalMaxPool1D, MaxPool1D
+from ._pool import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 from ._residual import Residual
 from ._sequential import Sequential
 
 __all__ = [
     "Activation",
+    "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
+    "Conv1D",
     "Conv2D",
     "Dense",
     "Dropout",
+    "GlobalAvgPool1D",
     "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
     "LayerSpec",
+    "MaxPool1D",
     "MaxPool2D",
     "Residual",
     "Sequential",

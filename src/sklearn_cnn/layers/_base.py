@@ -41,8 +41,13 @@ class LayerSpec:
     """Base of the layer specifications (frozen dataclasses).
 
     Subclasses are declared ``@dataclass(frozen=True, repr=False)`` and
-    validate their fields in ``__post_init__``.
+    validate their fields in ``__post_init__``.  ``spatial_dims`` (a class
+    attribute, not a field) is 1 for layers of series, 2 for layers of
+    images, None for layers that take either (dense, activation, ...); it
+    decides how the estimator reads X.
     """
+
+    spatial_dims = None
 
     def __repr__(self):
         parts = []
@@ -117,6 +122,26 @@ class LayerSpec:
 def _is_layer_sequence(value):
     return isinstance(value, (tuple, list)) and any(
         isinstance(entry, LayerSpec) for entry in value)
+
+
+def spatial_dims_of(specs):
+    """1 or 2: the dimensionality of the spatial layers in ``specs`` (blocks
+    included); None when there are none.  Mixing is an error."""
+    found = {}
+    stack = list(specs)
+    while stack:
+        spec = stack.pop()
+        if spec.spatial_dims is not None:
+            found.setdefault(spec.spatial_dims, spec)
+        for field in dataclasses.fields(spec):
+            value = getattr(spec, field.name)
+            if _is_layer_sequence(value):
+                stack.extend(entry for entry in value if isinstance(entry, LayerSpec))
+    if len(found) > 1:
+        raise ValueError(
+            f"conv_layers mixes 1-D layers (e.g. {found[1]!r}) with 2-D layers (e.g. "
+            f"{found[2]!r}): a network takes either series or images.")
+    return next(iter(found), None)
 
 
 def nested_layer_params(prefix, entries):

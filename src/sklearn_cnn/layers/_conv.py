@@ -66,6 +66,7 @@ class Conv2D(LayerSpec):
     stride: object = 1
     padding: object = "same"
     activation: object = None
+    spatial_dims = 2
 
     def __post_init__(self):
         check_positive_int(self.filters, "Conv2D filters")

@@ -22,6 +22,7 @@ class MaxPool2D(LayerSpec):
 
     pool_size: object = 2
     stride: object = None
+    spatial_dims = 2
 
     def __post_init__(self):
         as_pair(self.pool_size, f"{type(self).__name__} pool_size", 1)
@@ -41,6 +42,15 @@ class AvgPool2D(MaxPool2D):
 @dataclass(frozen=True, repr=False)
 class GlobalAvgPool2D(LayerSpec):
     """Average of each channel over the whole feature map (output 1x1xC)."""
+
+    spatial_dims = 2
+
+
+@dataclass(frozen=True, repr=False)
+class GlobalMaxPool2D(LayerSpec):
+    """Maximum of each channel over the whole feature map (output 1x1xC)."""
+
+    spatial_dims = 2
 
 
 @register(MaxPool2D)
@@ -126,5 +136,38 @@ class GlobalAvgPoolLayer(Layer):
         if grad_input is None:
             return None
         _pool.global_avg_pool2d_backward(grad_output.reshape(len(grad_input), -1),
+                                         grad_input, n_threads)
+        return grad_input
+
+
+@register(GlobalMaxPool2D)
+class GlobalMaxPoolLayer(Layer):
+    """Channel maxima over the whole map, with the winning positions kept for
+    backward; output kept 3-D as 1x1xC."""
+
+    def __init__(self, spec, input_shape, context, path):
+        require_feature_map(input_shape, spec, path)
+        self.path = path
+        self.input_shape = input_shape
+        self.output_shape = (1, 1, input_shape[2])
+        self.name = "GlobalMaxPool2D"
+
+    def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
+        super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)
+        self.argmax = np.empty((batch_size, self.input_shape[2]), dtype=np.int32)
+
+    def forward(self, x, n_threads):
+        n = x.shape[0]
+        out = self.output[:n]
+        _pool.global_max_pool2d_forward(x, out.reshape(n, -1), self.argmax[:n],
+                                        n_threads)
+        return out
+
+    def backward(self, grad_output, n_threads):
+        grad_input = self.input_grad_buffer(grad_output.shape[0])
+        if grad_input is None:
+            return None
+        n = len(grad_input)
+        _pool.global_max_pool2d_backward(grad_output.reshape(n, -1), self.argmax[:n],
                                          grad_input, n_threads)
         return grad_input
