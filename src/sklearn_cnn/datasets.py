@@ -6,14 +6,21 @@ default where Debian's package puts them::
     apt-get install -y dataset-fashion-mnist   # -> /usr/share/datasets/fashion-mnist/
 
 Set ``SKLEARN_CNN_FASHION_MNIST`` or pass ``data_home`` to read them elsewhere.
+
+Time series come in the UCR/UEA archive's ``.ts`` files (:func:`load_ts`,
+:func:`load_ucr`): download the archive yourself, or use the few datasets
+that the ``aeon`` package ships.
 """
 
 import gzip
+import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from ._ts_format import parse_ts, stack_series
 
 DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -151,3 +158,115 @@ Ankle boot), read from the IDX files in {directory}. Pixel values are
 scaled to [0, 1] unless scale=False. Xiao, Rasul and Vollgraf (2017),
 https://github.com/zalandoresearch/fashion-mnist (MIT licence).
 """
+
+
+def load_ts(path, *, return_X_y=False, pad_unequal=False, dtype=np.float64):
+    """Read a UCR/UEA ``.ts`` file into ``(n_samples, channels, length)``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.ts`` file.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+    pad_unequal : bool, default=False
+        Series of different lengths raise a ValueError unless this is True;
+        then they are padded with zeros at the end.
+    dtype : dtype, default=np.float64
+        dtype of the data.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With ``data`` (n_samples, channels, length), the layout
+        :class:`~sklearn_cnn.CNNClassifier` takes with 1-D layers; ``target``
+        (class labels as strings, or floats for a ``@targetLabel`` regression
+        file; None without labels); ``lengths`` (each series' true length);
+        ``target_names`` (the ``@classLabel`` values, if given); ``header``
+        (the ``@`` lines, keys lower-cased); ``DESCR`` (the ``#`` comments).
+    (data, target) : tuple if ``return_X_y`` is True
+
+    Examples
+    --------
+    >>> from sklearn_cnn.datasets import load_ucr
+    >>> X, y = load_ucr("GunPoint", return_X_y=True)  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (50, 1, 150)
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    series, labels, header = parse_ts(lines, source=str(path))
+    if not series:
+        raise ValueError(f"{path} holds no series after @data.")
+    X, lengths = stack_series(series, pad_unequal, str(path))
+    target = None
+    if labels is not None:
+        regression = header.get("targetlabel", "false").split()[0] == "true"
+        target = np.array(labels, dtype=np.float64 if regression else object)
+        if not regression:
+            target = target.astype(str)
+    X = X.astype(dtype)
+    if return_X_y:
+        return X, target
+    class_labels = header.get("classlabel", "false").split()
+    return Bunch(data=X, target=target, lengths=lengths,
+                 target_names=class_labels[1:] if class_labels[0] == "true" else None,
+                 header=header,
+                 DESCR="".join(line[1:] for line in lines if line.startswith("#")))
+
+
+def ucr_dir(data_home=None):
+    """Where :func:`load_ucr` looks: ``data_home``, else
+    ``$SKLEARN_CNN_UCR``, else the data folder of an installed ``aeon``
+    (found without importing it), else None."""
+    if data_home is not None:
+        return Path(data_home)
+    if os.environ.get("SKLEARN_CNN_UCR"):
+        return Path(os.environ["SKLEARN_CNN_UCR"])
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+
+
+def load_ucr(name, split="train", *, data_home=None, return_X_y=False,
+             pad_unequal=False, dtype=np.float64):
+    """Load ``<name>/<name>_TRAIN.ts`` (or ``_TEST``) of the UCR/UEA archive.
+
+    Nothing is downloaded: the files come from ``data_home``, from
+    ``$SKLEARN_CNN_UCR``, or from the datasets that the ``aeon`` package ships
+    (GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels, ...).
+
+    Parameters
+    ----------
+    name : str
+        The dataset's name, e.g. "GunPoint".
+    split : {"train", "test"}, default="train"
+        The archive's default split.
+    data_home : str or path-like, default=None
+        Folder holding ``<name>/<name>_TRAIN.ts``; see above for None.
+    return_X_y, pad_unequal, dtype
+        As for :func:`load_ts`.
+
+    Returns
+    -------
+    data : Bunch or tuple
+        As :func:`load_ts` returns.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    directory = ucr_dir(data_home)
+    filename = f"{name}_{split.upper()}.ts"
+    candidates = [] if directory is None else [directory / name / filename,
+                                               directory / filename]
+    for path in candidates:
+        if path.is_file():
+            return load_ts(path, return_X_y=return_X_y, pad_unequal=pad_unequal,
+                           dtype=dtype)
+    looked = ", ".join(str(c) for c in candidates) or "nowhere (no data_home, no " \
+        "$SKLEARN_CNN_UCR, no aeon installed)"
+    raise FileNotFoundError(
+        f"{filename} not found; looked in {looked}. Download the UCR/UEA archive and "
+        "pass data_home= (or set SKLEARN_CNN_UCR), or pip install aeon, which ships "
+        "a few of its datasets. Nothing is downloaded.")
