@@ -25,7 +25,7 @@ from cython cimport floating
 from libc.math cimport sqrt
 
 from ._activations cimport activate, multiply_by_derivative
-from ._typedefs cimport intp_t
+from ._typedefs cimport intp_t, IDENTITY, RELU
 
 cdef enum:
     ROWS_PER_BLOCK = 256
@@ -40,8 +40,8 @@ cdef inline void column_sums(
     const floating[:, ::1] x, const double[::1] centre, bint squared,
     double[:, ::1] partials, double[::1] totals, int n_threads,
 ) noexcept nogil:
-    """totals[c] = sum over rows of (x - centre[c]) (squared if asked), by
-    fixed blocks reduced in block order."""
+    """totals[c] = sum over rows of (x - centre[c]), or of its square, by fixed
+    blocks reduced in block order."""
     cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
     cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
     cdef intp_t block, r, c
@@ -49,15 +49,51 @@ cdef inline void column_sums(
     for block in prange(n_block, schedule="static", num_threads=n_threads):
         for c in range(n_channels):
             partials[block, c] = 0
-        for r in range(block * ROWS_PER_BLOCK, min((block + 1) * ROWS_PER_BLOCK, n_rows)):
-            for c in range(n_channels):
-                d = x[r, c] - centre[c]
-                partials[block, c] += d * d if squared else d
+        # The test is outside the loops so that both compile to vector code.
+        if squared:
+            for r in range(block * ROWS_PER_BLOCK,
+                           min((block + 1) * ROWS_PER_BLOCK, n_rows)):
+                for c in range(n_channels):
+                    d = x[r, c] - centre[c]
+                    partials[block, c] += d * d
+        else:
+            for r in range(block * ROWS_PER_BLOCK,
+                           min((block + 1) * ROWS_PER_BLOCK, n_rows)):
+                for c in range(n_channels):
+                    partials[block, c] += x[r, c] - centre[c]
     for c in range(n_channels):
         total = 0
         for block in range(n_block):
             total = total + partials[block, c]
         totals[c] = total
+
+
+cdef inline void multiply_add_activate(
+    const floating[:, ::1] x, const double* multiplier, const double* offset,
+    floating[:, ::1] out, int activation, int n_threads,
+) noexcept nogil:
+    """out = activation(x * multiplier[c] + offset[c]), blocks of rows in parallel."""
+    cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
+    cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+    cdef intp_t block, r, c, start, stop
+    for block in prange(n_block, schedule="static", num_threads=n_threads):
+        start = block * ROWS_PER_BLOCK
+        stop = min(start + ROWS_PER_BLOCK, n_rows)
+        for r in range(start, stop):
+            for c in range(n_channels):
+                out[r, c] = <floating> (x[r, c] * multiplier[c] + offset[c])
+        if activation != IDENTITY:
+            activate_block(&out[start, 0], (stop - start) * n_channels, activation)
+
+
+cdef inline void activate_block(floating* values, intp_t n, int activation) noexcept nogil:
+    cdef intp_t i
+    if activation == RELU:
+        for i in range(n):
+            values[i] = values[i] if values[i] > 0 else 0
+    else:
+        for i in range(n):
+            values[i] = activate(values[i], activation)
 
 
 def batchnorm_forward_train(
@@ -68,12 +104,12 @@ def batchnorm_forward_train(
     double[::1] mean,                # OUT: (C,) batch mean
     double[::1] var,                 # OUT: (C,) batch variance (biased)
     double[:, ::1] partials,         # scratch: (n_blocks(R), >= C)
+    double[::1] coefficients,        # scratch: (>= 2 C,)
     double epsilon, int activation, int n_threads,
 ):
     cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
-    cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
-    cdef intp_t block, r, c
-    cdef double inv_std
+    cdef intp_t c
+    cdef double multiplier
     with nogil:
         var[:] = 0  # the first pass sums x - 0
         column_sums(x, var, False, partials, mean, n_threads)
@@ -82,35 +118,29 @@ def batchnorm_forward_train(
         column_sums(x, mean, True, partials, var, n_threads)
         for c in range(n_channels):
             var[c] = var[c] / n_rows
-        for block in prange(n_block, schedule="static", num_threads=n_threads):
-            for r in range(block * ROWS_PER_BLOCK, min((block + 1) * ROWS_PER_BLOCK, n_rows)):
-                for c in range(n_channels):
-                    inv_std = 1 / sqrt(var[c] + epsilon)
-                    out[r, c] = activate(<floating> ((x[r, c] - mean[c]) * inv_std
-                                                     * scale[c] + shift[c]), activation)
+            # (x - mean) / std * scale + shift as one multiply-add per value.
+            multiplier = scale[c] / sqrt(var[c] + epsilon)
+            coefficients[c] = multiplier
+            coefficients[n_channels + c] = shift[c] - mean[c] * multiplier
+        multiply_add_activate(x, &coefficients[0], &coefficients[n_channels], out,
+                              activation, n_threads)
 
 
 def batchnorm_forward_infer(
     const floating[:, ::1] x,        # IN: (R, C)
-    const floating[::1] multiplier,  # IN: (C,) scale / sqrt(running_var + eps)
-    const floating[::1] offset,      # IN: (C,) shift - running_mean * multiplier
+    const double[::1] multiplier,    # IN: (C,) scale / sqrt(running_var + eps)
+    const double[::1] offset,        # IN: (C,) shift - running_mean * multiplier
     floating[:, ::1] out,            # OUT: (R, C), activated
     int activation, int n_threads,
 ):
-    cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
-    cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
-    cdef intp_t block, r, c
     with nogil:
-        for block in prange(n_block, schedule="static", num_threads=n_threads):
-            for r in range(block * ROWS_PER_BLOCK, min((block + 1) * ROWS_PER_BLOCK, n_rows)):
-                for c in range(n_channels):
-                    out[r, c] = activate(x[r, c] * multiplier[c] + offset[c], activation)
+        multiply_add_activate(x, &multiplier[0], &offset[0], out, activation, n_threads)
 
 
 def batchnorm_backward(
     const floating[:, ::1] x,        # IN: (R, C), forward input
     const floating[:, ::1] output,   # IN: (R, C), forward output (activated)
-    floating[:, ::1] grad_output,    # IN/OUT: d/d output; becomes d/d normalised*scale
+    floating[:, ::1] grad_output,    # IN/OUT: d/d output; becomes d/d (normalised * scale)
     const floating[::1] scale,       # IN: (C,)
     const double[::1] mean,          # IN: (C,) batch mean of the forward pass
     const double[::1] var,           # IN: (C,) batch variance of the forward pass
@@ -118,19 +148,23 @@ def batchnorm_backward(
     floating[::1] grad_scale,        # OUT: (C,)
     floating[::1] grad_shift,        # OUT: (C,)
     double[:, ::1] partials,         # scratch: (n_blocks(R), 2 C)
-    double[::1] sums,                # scratch: (2 C,)
+    double[::1] coefficients,        # scratch: (>= 4 C,)
     double epsilon, int activation, bint compute_grad_input, int n_threads,
 ):
     """Gradients summed over the batch (the loss kernel scaled d loss/d output).
 
     With x̂ = (x - mean) / std: d shift = Σ dy, d scale = Σ dy x̂, and
-    dx = scale / std · (dy - (d shift + x̂ d scale) / R).
+    dx = scale / std · (dy - (d shift + x̂ d scale) / R), which is
+    ``a[c] dy + b[c] x + k[c]`` with per-channel coefficients.
     """
     cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
     cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
     cdef intp_t block, r, c, start, stop
-    cdef double inv_std, normalised, total_dy, total_dy_xhat
+    cdef double total_dy, total_dy_xhat, inv_std, a
+    cdef double* inv = &coefficients[0]
     with nogil:
+        for c in range(n_channels):
+            inv[c] = 1 / sqrt(var[c] + epsilon)
         for block in prange(n_block, schedule="static", num_threads=n_threads):
             start = block * ROWS_PER_BLOCK
             stop = min(start + ROWS_PER_BLOCK, n_rows)
@@ -140,26 +174,29 @@ def batchnorm_backward(
                 partials[block, c] = 0
             for r in range(start, stop):
                 for c in range(n_channels):
-                    normalised = (x[r, c] - mean[c]) / sqrt(var[c] + epsilon)
                     partials[block, c] += grad_output[r, c]
-                    partials[block, n_channels + c] += grad_output[r, c] * normalised
-        for c in range(2 * n_channels):
+                    partials[block, n_channels + c] += (
+                        grad_output[r, c] * ((x[r, c] - mean[c]) * inv[c]))
+        for c in range(n_channels):
             total_dy = 0
+            total_dy_xhat = 0
             for block in range(n_block):
                 total_dy = total_dy + partials[block, c]
-            sums[c] = total_dy
-        for c in range(n_channels):
-            grad_shift[c] = <floating> sums[c]
-            grad_scale[c] = <floating> sums[n_channels + c]
+                total_dy_xhat = total_dy_xhat + partials[block, n_channels + c]
+            grad_shift[c] = <floating> total_dy
+            grad_scale[c] = <floating> total_dy_xhat
+            inv_std = inv[c]
+            a = scale[c] * inv_std
+            coefficients[n_channels + c] = a
+            coefficients[2 * n_channels + c] = -a * inv_std * total_dy_xhat / n_rows
+            coefficients[3 * n_channels + c] = (-a * total_dy / n_rows + a * inv_std
+                                                * mean[c] * total_dy_xhat / n_rows)
         if compute_grad_input:
             for block in prange(n_block, schedule="static", num_threads=n_threads):
                 for r in range(block * ROWS_PER_BLOCK,
                                min((block + 1) * ROWS_PER_BLOCK, n_rows)):
                     for c in range(n_channels):
-                        inv_std = 1 / sqrt(var[c] + epsilon)
-                        normalised = (x[r, c] - mean[c]) * inv_std
-                        total_dy = sums[c]
-                        total_dy_xhat = sums[n_channels + c]
                         grad_input[r, c] = <floating> (
-                            scale[c] * inv_std * (grad_output[r, c] - (
-                                total_dy + normalised * total_dy_xhat) / n_rows))
+                            coefficients[n_channels + c] * grad_output[r, c]
+                            + coefficients[2 * n_channels + c] * x[r, c]
+                            + coefficients[3 * n_channels + c])

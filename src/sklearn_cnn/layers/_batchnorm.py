@@ -96,7 +96,7 @@ class BatchNormLayer(Layer):
             self.batch_mean = np.empty(self.channels)
             self.batch_var = np.empty(self.channels)
             self.partials = np.empty((_batchnorm.n_blocks(rows), 2 * self.channels))
-            self.sums = np.empty(2 * self.channels)
+            self.coefficients = np.empty(4 * self.channels)
             self.grad_scale = np.empty(self.channels, dtype=dtype)
             self.grad_shift = np.empty(self.channels, dtype=dtype)
             if not self.needs_input_grad:
@@ -114,12 +114,12 @@ class BatchNormLayer(Layer):
                                               + self.epsilon)
             offset = self.shift - self.running_mean * multiplier
             _batchnorm.batchnorm_forward_infer(
-                self.input, multiplier.astype(x.dtype), offset.astype(x.dtype),
-                out_rows, code, n_threads)
+                self.input, np.ascontiguousarray(multiplier, dtype=np.float64),
+                np.ascontiguousarray(offset, dtype=np.float64), out_rows, code, n_threads)
             return out
         _batchnorm.batchnorm_forward_train(
             self.input, self.scale, self.shift, out_rows, self.batch_mean,
-            self.batch_var, self.partials, self.epsilon, code,
+            self.batch_var, self.partials, self.coefficients, self.epsilon, code,
             n_threads)
         rows = self.input.shape[0]
         unbiased = self.batch_var * (rows / (rows - 1)) if rows > 1 else self.batch_var
@@ -137,7 +137,7 @@ class BatchNormLayer(Layer):
             self.input, self.output[:n].reshape(-1, self.channels),
             grad_output.reshape(-1, self.channels), self.scale, self.batch_mean,
             self.batch_var, grad_input.reshape(-1, self.channels), self.grad_scale,
-            self.grad_shift, self.partials, self.sums, self.epsilon,
+            self.grad_shift, self.partials, self.coefficients, self.epsilon,
             ACTIVATION_CODES[self.activation], self.needs_input_grad, n_threads)
         return grad_input if self.needs_input_grad else None
 
