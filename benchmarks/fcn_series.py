@@ -97,9 +97,9 @@ def main():
 
 def batchnorm_layer_timing(torch, n_threads, repeats=50):
     """One BatchNormalization (+ the ReLU fused in ours) on (16, 427, 256)."""
+    from sklearn_cnn._threads import single_threaded_blas
     from sklearn_cnn.layers import Activation, BatchNormalization, Sequential
     from sklearn_cnn.layers._base import BuildContext, build_layer
-    from sklearn_cnn._threads import single_threaded_blas
 
     rng = np.random.RandomState(0)
     x = rng.standard_normal((16, 1, 427, 256)).astype(np.float32)
