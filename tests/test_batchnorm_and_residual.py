@@ -202,3 +202,17 @@ def test_a_batch_of_one_sample_with_a_1x1_map_trains():
     reg = fit(CNNRegressor((4,), conv_layers=(BatchNormalization(),), batch_size=1,
                            max_iter=2, random_state=0), X, X[:, 0])
     assert np.isfinite(reg.predict(X)).all()
+
+
+@pytest.mark.parametrize("n_samples, batch_size", [(50, 16), (60000, 128), (7, 7),
+                                                    (5, 1), (33, 32)])
+def test_training_batches_are_even_so_no_batch_is_a_tiny_remainder(n_samples,
+                                                                    batch_size):
+    from sklearn_cnn._base import _training_batches
+
+    sizes = [b.stop - b.start for b in _training_batches(n_samples, batch_size)]
+    assert len(sizes) == -(-n_samples // batch_size)
+    assert sum(sizes) == n_samples and max(sizes) <= batch_size
+    assert max(sizes) - min(sizes) <= 1
+    starts = [b.start for b in _training_batches(n_samples, batch_size)]
+    assert starts == list(np.cumsum([0] + sizes[:-1]))

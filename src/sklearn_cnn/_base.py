@@ -494,7 +494,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                     progress = (EpochProgress(self.n_iter_ + 1,
                                               -(-n_samples // batch_size))
                                 if self.verbose >= 2 else None)
-                    for batch_index, batch in enumerate(_batches(n_samples, batch_size)):
+                    for batch_index, batch in enumerate(
+                            _training_batches(n_samples, batch_size)):
                         idx = sample_idx[batch]
                         weights = sample_weight[idx]
                         weight_sum = weights.sum()
@@ -840,6 +841,25 @@ def _check_magnitude(X, name, dtype=None):
             f"data they must stay below {_max_abs_input(dtype):.3g} in absolute value, "
             f"or the network overflows. Scale {name} first (e.g. with {scaler}), or "
             "pass float64 X.")
+
+
+def _training_batches(n_samples, batch_size):
+    """``ceil(n_samples / batch_size)`` consecutive slices of equal sizes
+    (within one sample), none larger than ``batch_size``.
+
+    Not a full batches plus a remainder, as MLPClassifier does: a remainder
+    of one or two samples gives BatchNormalization statistics of one or two
+    samples, and, as the last update of every epoch, it skews the running
+    statistics used in predict (measured on GunPoint's 50 series with batch
+    16: training accuracy 0.74 in predict against a loss of 0.09).
+    """
+    n_batches = -(-n_samples // batch_size)
+    smaller, extra = divmod(n_samples, n_batches)
+    start = 0
+    for index in range(n_batches):
+        stop = start + smaller + (index < extra)
+        yield slice(start, stop)
+        start = stop
 
 
 def _batches(n_samples, batch_size):

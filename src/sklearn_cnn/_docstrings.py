@@ -38,7 +38,10 @@ PARAMETERS = """\
         Strength of the L2 penalty on the weights (not the biases).
 
     batch_size : int or "auto", default="auto"
-        Size of the minibatches; "auto" is ``min(200, n_samples)``.
+        Largest size of the minibatches; "auto" is ``min(200, n_samples)``.
+        Each epoch is split into ``ceil(n_samples / batch_size)`` batches of
+        equal sizes (within one sample), so that no batch is a small
+        remainder (whose statistics would skew BatchNormalization).
 
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Learning-rate schedule for ``solver="sgd"``, as in MLPClassifier.
