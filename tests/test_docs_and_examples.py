@@ -24,6 +24,7 @@ EXAMPLE_FIGURES = {
     "plot_confusion_matrix.py": 2,
     "plot_grid_search.py": 1,
     "plot_features_pipeline.py": 1,
+    "plot_time_series.py": 3,
 }
 QUICK = {"SKLEARN_CNN_EXAMPLES_QUICK": "1", "MPLBACKEND": "Agg"}
 

@@ -85,3 +85,25 @@ def test_feature_maps_are_the_layers_output(data):
         FeatureMapsDisplay.from_estimator(clf, X[:1], layer=1)
     with pytest.raises(ValueError, match="X must hold one sample, got 2"):
         FeatureMapsDisplay.from_estimator(clf, X[:2])
+
+
+def test_class_activation_maps_average_to_the_outputs():
+    from test_series import bumps
+
+    from sklearn_cnn.architectures import fcn
+    from sklearn_cnn.inspection import class_activation_maps
+
+    X, y = bumps(120, 0)
+    clf = fit(CNNClassifier((), conv_layers=fcn((4, 8, 4)), max_iter=3, random_state=0),
+              X, y)
+    cams = class_activation_maps(clf, X[:7])
+    assert cams.shape == (7, 64, 2)
+    logits = cams.mean(axis=1) + clf.parameters_["output.bias"]
+    np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True),
+                               clf.predict_proba(X[:7]), rtol=1e-10)
+    images = fit(CNNClassifier((), conv_layers=(Conv2D(3), "globalavgpool"), max_iter=1,
+                               random_state=0), X.reshape(120, 8, 8), y)
+    assert class_activation_maps(images, X[:2].reshape(2, 8, 8)).shape == (2, 8, 8, 2)
+    with pytest.raises(ValueError, match="hidden_layer_sizes is empty"):
+        class_activation_maps(fit(CNNClassifier((4,), conv_layers=fcn((2, 2, 2)),
+                                                max_iter=1), X, y), X[:2])

@@ -10,10 +10,11 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import to_nhwc
-from ._threads import single_threaded_blas
+from ._threads import effective_n_threads, single_threaded_blas
 from .layers._conv import ConvLayer
+from .layers._pool import GlobalAvgPoolLayer
 
-__all__ = ["TrainingHistoryDisplay", "FeatureMapsDisplay"]
+__all__ = ["TrainingHistoryDisplay", "FeatureMapsDisplay", "class_activation_maps"]
 
 
 def _axes(ax, **figure_kwargs):
@@ -275,3 +276,48 @@ class FeatureMapsDisplay:
         self.axes_ = axes
         self.figure_ = figure
         return self
+
+
+def class_activation_maps(estimator, X):
+    """Where the network looks: class activation maps (Zhou et al., 2016).
+
+    For a network that ends in global average pooling followed directly by
+    the output layer (``hidden_layer_sizes=()``, as the FCN and ResNets of
+    :mod:`sklearn_cnn.architectures`), the output for class ``k`` is the
+    average over positions of ``sum_c w[c, k] * A[position, c]``, where ``A``
+    are the feature maps that the pooling averages.  That sum, before the
+    average, is the class activation map: how much each step of a series (or
+    pixel of an image) pushes towards each class.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier or CNNRegressor
+        A fitted model whose ``conv_layers`` end with global average pooling
+        and whose ``hidden_layer_sizes`` is empty.
+    X : array-like
+        Samples, in any layout the estimator accepts.
+
+    Returns
+    -------
+    maps : ndarray of shape (n_samples, length, n_outputs) for series, \
+            (n_samples, height, width, n_outputs) for images
+        One map per output (class), in the order of ``classes_``; their mean
+        over positions plus the output bias is the network's output (before
+        softmax).
+    """
+    check_is_fitted(estimator)
+    network = estimator._build_network(estimator.n_outputs_, estimator.image_shape_)
+    pools = [i for i, layer in enumerate(network.layers)
+             if isinstance(layer, GlobalAvgPoolLayer)]
+    if not pools or pools[-1] != len(network.layers) - 2:
+        raise ValueError(
+            "class_activation_maps needs a network whose conv_layers end with global "
+            "average pooling (GlobalAvgPool1D or GlobalAvgPool2D) and whose "
+            "hidden_layer_sizes is empty, so that the output layer weighs the "
+            "pooled maps directly.")
+    X, _ = estimator._validate_input(X, reset=False)
+    maps_shape = network.layers[pools[-1]].input_shape
+    maps = estimator._forward(X, effective_n_threads(), pools[-1]).reshape(
+        len(X), *maps_shape)
+    cams = maps @ estimator.parameters_["output.weights"].astype(maps.dtype)
+    return cams[:, 0] if estimator._spatial_dims() == 1 else cams
