@@ -112,3 +112,49 @@ def test_conv_gradients_do_not_depend_on_thread_count(rng):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def dilated_as_dense(weights, dilation):
+    """The dense kernel with zeros between the taps: the same convolution."""
+    kh, kw, channels, filters = weights.shape
+    dense = np.zeros(((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1, channels,
+                      filters))
+    dense[::dilation[0], ::dilation[1]] = weights
+    return dense
+
+
+DILATED = [
+    ((9, 11, 3), Conv2D(4, 3, 1, "same", dilation=2)),
+    ((9, 11, 1), Conv2D(3, 3, 1, "same", dilation=(2, 3))),   # one channel: taps-major
+    ((9, 11, 2), Conv2D(3, (2, 3), 2, "valid", dilation=(3, 2))),
+    ((8, 10, 2), Conv2D(2, 2, (1, 2), 1, dilation=(1, 4))),
+    ((1, 30, 2), Conv2D(3, (1, 4), 1, "same", dilation=(1, 5))),
+]
+
+
+@pytest.mark.parametrize("shape, spec", DILATED,
+                         ids=[f"{s}-{c.kernel_size}-{c.dilation}" for s, c in DILATED])
+def test_dilated_conv_passes_the_shared_layer_checks(shape, spec):
+    def oracle(x, params):
+        layer = build(spec, shape)
+        dilation = (layer.dilation_h, layer.dilation_w)
+        return ref.conv2d_forward(
+            x, dilated_as_dense(params["conv_layers.0.weights"], dilation),
+            params["conv_layers.0.bias"], (layer.stride_h, layer.stride_w),
+            (layer.pad_top, layer.pad_left), layer.output_shape[:2], "tanh")
+
+    layer = check_layer(spec, shape, oracle=oracle, activation="tanh")
+    if spec.padding == "same":
+        assert layer.output_shape[:2] == tuple(-(-s // st) for s, st in zip(
+            shape[:2], (layer.stride_h, layer.stride_w)))
+
+
+def test_dilated_conv_fused_with_max_pool_and_in_1d():
+    from sklearn_cnn.layers import Conv1D, MaxPool2D, Sequential
+
+    check_layer(Sequential((Conv2D(3, 3, dilation=2), MaxPool2D(2))), (9, 8, 2), fuse=True)
+    layer = check_layer(Conv1D(3, 3, dilation=4), (1, 20, 2))
+    assert (layer.kernel_w, layer.dilation_w, layer.output_shape) == (3, 4, (1, 20, 3))
+    with pytest.raises(ValueError, match=r"3x3 kernel \(dilated to 9x9\) does not fit "
+                                         r"the 5x5"):
+        build(Conv2D(2, 3, padding="valid", dilation=4), (5, 5, 1))

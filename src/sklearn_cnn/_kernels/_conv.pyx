@@ -55,10 +55,11 @@ cdef inline void im2col_chunk(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, C)
     intp_t n_samples, intp_t height, intp_t width, intp_t channels,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
-    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    intp_t pad_top, intp_t pad_left, intp_t dilation_h, intp_t dilation_w,
+    intp_t out_h, intp_t out_w,
     floating* cols,         # OUT: (n * out_h * out_w, kernel_h * kernel_w * C)
 ) noexcept nogil:
-    cdef intp_t n, oh, ow, kh, ih, iw0, kw_lo, kw_hi, j
+    cdef intp_t n, oh, ow, kh, kw, ih, iw, iw0, kw_lo, kw_hi, j
     cdef intp_t run = kernel_w * channels
     cdef const floating* sample
     cdef const floating* src
@@ -77,10 +78,18 @@ cdef inline void im2col_chunk(
                 # Plain loops, not memcpy/memset: the runs are often a few
                 # values long (one input channel) and a call costs more.
                 for kh in range(kernel_h):
-                    ih = oh * stride_h - pad_top + kh
+                    ih = oh * stride_h - pad_top + kh * dilation_h
                     if ih < 0 or ih >= height:
                         for j in range(run):
                             dst[j] = 0
+                    elif dilation_w > 1:
+                        # Dilated: the taps of a kernel row are not one run.
+                        for kw in range(kernel_w):
+                            iw = iw0 + kw * dilation_w
+                            src = sample + (ih * width + iw) * channels
+                            for j in range(channels):
+                                dst[kw * channels + j] = (
+                                    src[j] if iw >= 0 and iw < width else 0)
                     else:
                         src = sample + (ih * width + iw0) * channels
                         for j in range(kw_lo * channels):
@@ -96,10 +105,11 @@ cdef inline void col2im_chunk(
     const floating* cols,   # IN: (n * out_h * out_w, kernel_h * kernel_w * C)
     intp_t n_samples, intp_t height, intp_t width, intp_t channels,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
-    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    intp_t pad_top, intp_t pad_left, intp_t dilation_h, intp_t dilation_w,
+    intp_t out_h, intp_t out_w,
     floating* x,            # OUT: (n, H, W, C), overwritten
 ) noexcept nogil:
-    cdef intp_t n, oh, ow, kh, ih, iw0, kw_lo, kw_hi, j, count
+    cdef intp_t n, oh, ow, kh, kw, ih, iw, iw0, kw_lo, kw_hi, j, count
     cdef intp_t run = kernel_w * channels
     cdef floating* sample
     cdef floating* dst
@@ -114,8 +124,15 @@ cdef inline void col2im_chunk(
                 kw_hi = width - iw0 if iw0 + kernel_w > width else kernel_w
                 count = (kw_hi - kw_lo) * channels
                 for kh in range(kernel_h):
-                    ih = oh * stride_h - pad_top + kh
-                    if ih >= 0 and ih < height and count > 0:
+                    ih = oh * stride_h - pad_top + kh * dilation_h
+                    if ih >= 0 and ih < height and dilation_w > 1:
+                        for kw in range(kernel_w):
+                            iw = iw0 + kw * dilation_w
+                            if iw >= 0 and iw < width:
+                                dst = sample + (ih * width + iw) * channels
+                                for j in range(channels):
+                                    dst[j] += src[kw * channels + j]
+                    elif ih >= 0 and ih < height and count > 0:
                         dst = sample + (ih * width + iw0 + kw_lo) * channels
                         for j in range(count):
                             dst[j] += src[kw_lo * channels + j]
@@ -141,7 +158,8 @@ cdef inline void im2col_taps_major(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, 1)
     intp_t n_samples, intp_t height, intp_t width,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
-    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    intp_t pad_top, intp_t pad_left, intp_t dilation_h, intp_t dilation_w,
+    intp_t out_h, intp_t out_w,
     floating* cols,         # OUT: (kernel_h * kernel_w, n * out_h * out_w)
 ) noexcept nogil:
     """im2col transposed, for one input channel.
@@ -156,16 +174,17 @@ cdef inline void im2col_taps_major(
     cdef const floating* src
     for kh in range(kernel_h):
         for kw in range(kernel_w):
-            valid_outputs(out_w, width, stride_w, pad_left, kw, &ow_first, &ow_stop)
+            valid_outputs(out_w, width, stride_w, pad_left, kw * dilation_w, &ow_first,
+                          &ow_stop)
             dst = cols + (kh * kernel_w + kw) * rows
             for n in range(n_samples):
                 for oh in range(out_h):
-                    ih = oh * stride_h - pad_top + kh
+                    ih = oh * stride_h - pad_top + kh * dilation_h
                     if ih < 0 or ih >= height:
                         for ow in range(out_w):
                             dst[ow] = 0
                     else:
-                        src = x + (n * height + ih) * width - pad_left + kw
+                        src = x + (n * height + ih) * width - pad_left + kw * dilation_w
                         for ow in range(ow_first):
                             dst[ow] = 0
                         if stride_w == 1:  # contiguous: vectorised copy
@@ -183,7 +202,8 @@ cdef inline void col2im_taps_major(
     const floating* cols,   # IN: (kernel_h * kernel_w, n * out_h * out_w)
     intp_t n_samples, intp_t height, intp_t width,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
-    intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w,
+    intp_t pad_top, intp_t pad_left, intp_t dilation_h, intp_t dilation_w,
+    intp_t out_h, intp_t out_w,
     floating* x,            # OUT: (n, H, W, 1), overwritten
 ) noexcept nogil:
     cdef intp_t rows = n_samples * out_h * out_w
@@ -193,13 +213,14 @@ cdef inline void col2im_taps_major(
     memset(x, 0, n_samples * height * width * sizeof(floating))
     for kh in range(kernel_h):
         for kw in range(kernel_w):
-            valid_outputs(out_w, width, stride_w, pad_left, kw, &ow_first, &ow_stop)
+            valid_outputs(out_w, width, stride_w, pad_left, kw * dilation_w, &ow_first,
+                          &ow_stop)
             src = cols + (kh * kernel_w + kw) * rows
             for n in range(n_samples):
                 for oh in range(out_h):
-                    ih = oh * stride_h - pad_top + kh
+                    ih = oh * stride_h - pad_top + kh * dilation_h
                     if ih >= 0 and ih < height:
-                        dst = x + (n * height + ih) * width - pad_left + kw
+                        dst = x + (n * height + ih) * width - pad_left + kw * dilation_w
                         for ow in range(ow_first, ow_stop):
                             dst[ow * stride_w] += src[ow]
                     src += out_w
@@ -208,13 +229,14 @@ cdef inline void col2im_taps_major(
 cdef struct ConvGeometry:
     intp_t height, width, channels, out_h, out_w, out_channels, taps
     intp_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left
+    intp_t dilation_h, dilation_w
     bint pointwise, taps_major
 
 
 cdef inline ConvGeometry make_geometry(
     intp_t height, intp_t width, intp_t channels, intp_t out_h, intp_t out_w,
     intp_t out_channels, int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int pad_top, int pad_left,
+    int pad_top, int pad_left, int dilation_h, int dilation_w,
 ) noexcept nogil:
     cdef ConvGeometry g
     g.height, g.width, g.channels = height, width, channels
@@ -222,6 +244,7 @@ cdef inline ConvGeometry make_geometry(
     g.kernel_h, g.kernel_w = kernel_h, kernel_w
     g.stride_h, g.stride_w = stride_h, stride_w
     g.pad_top, g.pad_left = pad_top, pad_left
+    g.dilation_h, g.dilation_w = dilation_h, dilation_w
     g.taps = kernel_h * kernel_w * channels
     # A 1x1, stride-1, unpadded convolution is a plain GEMM on the input.
     g.pointwise = (kernel_h == 1 and kernel_w == 1 and stride_h == 1
@@ -242,7 +265,7 @@ cdef inline void chunk_forward(
     if g.taps_major:
         im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
                           g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                          g.out_h, g.out_w, cols)
+                          g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
         # y = cols^T @ weights
         gemm_rowmajor(c'T', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
                       <floating> 1, cols, <int> rows, weights, <int> g.out_channels,
@@ -251,7 +274,7 @@ cdef inline void chunk_forward(
         if not g.pointwise:
             im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
                          g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                         g.out_h, g.out_w, cols)
+                         g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
             chunk_cols = cols
         gemm_rowmajor(c'N', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
                       <floating> 1, chunk_cols, <int> g.taps,
@@ -269,7 +292,7 @@ cdef inline void taps_major_backward(
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
                       g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                      g.out_h, g.out_w, cols)
+                      g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
     # weight_partial = cols @ dz : (taps, OC)
     gemm_rowmajor(c'N', c'N', <int> g.taps, <int> g.out_channels, <int> rows,
                   <floating> 1, cols, <int> rows, dz, <int> g.out_channels,
@@ -282,7 +305,7 @@ cdef inline void taps_major_backward(
                   <floating> 0, cols, <int> rows)
     col2im_taps_major(cols, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
                       g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                      g.out_h, g.out_w, grad_input)
+                      g.dilation_h, g.dilation_w, g.out_h, g.out_w, grad_input)
 
 
 cdef inline void chunk_backward(
@@ -303,7 +326,7 @@ cdef inline void chunk_backward(
     if not g.pointwise:
         im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
                      g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                     g.out_h, g.out_w, cols)
+                     g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
         chunk_cols = cols
     # weight_partial = cols^T @ dz
     gemm_rowmajor(c'T', c'N', <int> g.taps, <int> g.out_channels, <int> rows,
@@ -324,7 +347,7 @@ cdef inline void chunk_backward(
                   weights, <int> g.out_channels, <floating> 0, cols, <int> g.taps)
     col2im_chunk(cols, n_samples, g.height, g.width, g.channels, g.kernel_h,
                  g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                 g.out_h, g.out_w, grad_input)
+                 g.dilation_h, g.dilation_w, g.out_h, g.out_w, grad_input)
 
 
 cdef inline void reduce_partials(
@@ -360,13 +383,14 @@ def conv2d_forward(
     floating[:, :, :, ::1] out,          # OUT: (N, OH, OW, OC), activated
     floating[:, ::1] cols,               # scratch: (n_threads, chunk rows * taps)
     int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int pad_top, int pad_left,
+    int pad_top, int pad_left, int dilation_h, int dilation_w,
     int samples_per_chunk, int activation, int n_threads,
 ):
     cdef intp_t n_samples = x.shape[0]
     cdef ConvGeometry g = make_geometry(
         x.shape[1], x.shape[2], x.shape[3], out.shape[1], out.shape[2], out.shape[3],
-        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
+        dilation_w)
     cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
     cdef intp_t chunk, start, stop
     if n_samples == 0:
@@ -392,7 +416,7 @@ def conv2d_backward(
     double[:, ::1] bias_partials,          # scratch: (n_chunks, OC)
     floating[:, ::1] cols,                 # scratch: (n_threads, chunk rows * taps)
     int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int pad_top, int pad_left,
+    int pad_top, int pad_left, int dilation_h, int dilation_w,
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
 ):
@@ -404,7 +428,8 @@ def conv2d_backward(
     cdef intp_t n_samples = x.shape[0]
     cdef ConvGeometry g = make_geometry(
         x.shape[1], x.shape[2], x.shape[3], output.shape[1], output.shape[2],
-        output.shape[3], kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+        output.shape[3], kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
+        dilation_h, dilation_w)
     cdef intp_t pixels = g.out_h * g.out_w, out_channels = g.out_channels
     cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
     cdef intp_t chunk, start, stop, rows, i, o
@@ -447,7 +472,7 @@ def conv2d_maxpool_forward(
     floating[:, ::1] cols,               # scratch: (n_threads, chunk rows * taps)
     floating[:, ::1] conv_out,           # scratch: (n_threads, chunk rows * OC)
     int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int pad_top, int pad_left, int out_h, int out_w,
+    int pad_top, int pad_left, int dilation_h, int dilation_w, int out_h, int out_w,
     int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
     int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
 ):
@@ -466,7 +491,8 @@ def conv2d_maxpool_forward(
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
     cdef ConvGeometry g = make_geometry(
         height, width, channels, out_h, out_w, pooled.shape[3],
-        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
+        dilation_w)
     cdef ConvGeometry block
     cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
     cdef intp_t image = g.out_h * g.out_w * g.out_channels
@@ -491,7 +517,8 @@ def conv2d_maxpool_forward(
                 block = make_geometry(height, width, channels, row_stop - row_start,
                                       out_w, g.out_channels, kernel_h, kernel_w,
                                       stride_h, stride_w,
-                                      pad_top - row_start * stride_h, pad_left)
+                                      pad_top - row_start * stride_h, pad_left,
+                                      dilation_h, dilation_w)
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0], y)
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
@@ -524,7 +551,7 @@ def conv2d_maxpool_backward(
     floating[:, ::1] cols,                     # scratch: (n_threads, chunk rows * taps)
     floating[:, ::1] conv_grad,                # scratch: (n_threads, chunk rows * OC)
     int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int pad_top, int pad_left, int out_h, int out_w,
+    int pad_top, int pad_left, int dilation_h, int dilation_w, int out_h, int out_w,
     int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
@@ -533,7 +560,8 @@ def conv2d_maxpool_backward(
     cdef intp_t n_samples = x.shape[0]
     cdef ConvGeometry g = make_geometry(
         x.shape[1], x.shape[2], x.shape[3], out_h, out_w, pooled.shape[3],
-        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left)
+        kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
+        dilation_w)
     cdef intp_t out_channels = g.out_channels
     cdef intp_t pixels = g.out_h * g.out_w
     cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]

@@ -59,6 +59,9 @@ class Conv2D(LayerSpec):
         Activation after the convolution; None uses the estimator's
         ``activation``.  Use "identity" to follow it with other layers (e.g.
         an ``Activation``) before the non-linearity.
+    dilation : int or (int, int), default=1
+        Spacing between the kernel's taps: a kernel of size k covers
+        ``(k - 1) * dilation + 1`` positions ("same" padding accounts for it).
     """
 
     filters: int
@@ -66,6 +69,7 @@ class Conv2D(LayerSpec):
     stride: object = 1
     padding: object = "same"
     activation: object = None
+    dilation: object = 1
     spatial_dims = 2
 
     def __post_init__(self):
@@ -75,6 +79,7 @@ class Conv2D(LayerSpec):
         if not (isinstance(self.padding, str) and self.padding in ("same", "valid")):
             as_pair(self.padding, "Conv2D padding ('same', 'valid' or ints)", 0)
         check_activation(self.activation, "Conv2D")
+        as_pair(self.dilation, "Conv2D dilation", 1)
 
 
 def same_padding(size, kernel, stride):
@@ -94,26 +99,33 @@ class ConvLayer(Layer):
         self.path = path
         self.kernel_h, self.kernel_w = as_pair(spec.kernel_size, "kernel_size", 1)
         self.stride_h, self.stride_w = as_pair(spec.stride, "stride", 1)
+        self.dilation_h, self.dilation_w = as_pair(spec.dilation, "dilation", 1)
+        # The positions a dilated kernel spans.
+        span_h = (self.kernel_h - 1) * self.dilation_h + 1
+        span_w = (self.kernel_w - 1) * self.dilation_w + 1
         self.activation = spec.activation or context.activation
         self.filters = spec.filters
         if spec.padding == "valid":
             pad_h = pad_w = (0, 0)
         elif spec.padding == "same":
-            pad_h = same_padding(height, self.kernel_h, self.stride_h)
-            pad_w = same_padding(width, self.kernel_w, self.stride_w)
+            pad_h = same_padding(height, span_h, self.stride_h)
+            pad_w = same_padding(width, span_w, self.stride_w)
         else:
             ph, pw = as_pair(spec.padding, "padding", 0)
             pad_h, pad_w = (ph, ph), (pw, pw)
         self.pad_top, self.pad_left = pad_h[0], pad_w[0]
         padded_h, padded_w = height + sum(pad_h), width + sum(pad_w)
-        if self.kernel_h > padded_h or self.kernel_w > padded_w:
+        if span_h > padded_h or span_w > padded_w:
+            dilated = (f" (dilated to {span_h}x{span_w})"
+                       if (span_h, span_w) != (self.kernel_h, self.kernel_w) else "")
             raise ValueError(
                 f"{self.location()} = {spec!r}: its {self.kernel_h}x"
-                f"{self.kernel_w} kernel does not fit the {height}x{width} feature "
-                f"map it receives (padded to {padded_h}x{padded_w}). Use a smaller "
-                "kernel_size, padding='same', or fewer pooling layers before it.")
-        out_h = (padded_h - self.kernel_h) // self.stride_h + 1
-        out_w = (padded_w - self.kernel_w) // self.stride_w + 1
+                f"{self.kernel_w} kernel{dilated} does not fit the {height}x{width} "
+                f"feature map it receives (padded to {padded_h}x{padded_w}). Use a "
+                "smaller kernel_size or dilation, padding='same', or fewer pooling "
+                "layers before it.")
+        out_h = (padded_h - span_h) // self.stride_h + 1
+        out_w = (padded_w - span_w) // self.stride_w + 1
         self.input_shape = (height, width, channels)
         self.conv_shape = self.output_shape = (out_h, out_w, spec.filters)
         self.taps = self.kernel_h * self.kernel_w * channels
@@ -190,7 +202,8 @@ class ConvLayer(Layer):
                 x, self.weights_2d, self.bias, out, self.argmax[:n],
                 self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
-                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
+                *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 self.samples_per_chunk, rows_per_block, self.activation_code,
                 n_threads,
@@ -199,7 +212,8 @@ class ConvLayer(Layer):
         _conv.conv2d_forward(
             x, self.weights_2d, self.bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
-            self.pad_top, self.pad_left, self.samples_per_chunk,
+            self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
+            self.samples_per_chunk,
             self.activation_code, n_threads,
         )
         return out
@@ -215,7 +229,8 @@ class ConvLayer(Layer):
                 grad_output, grad_input, grad_weights_2d, self.grad_bias,
                 self.weight_partials, self.bias_partials, self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
-                self.pad_top, self.pad_left, *self.conv_shape[:2],
+                self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
+                *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 self.samples_per_chunk, self.activation_code,
                 self.needs_input_grad, n_threads,
@@ -226,7 +241,8 @@ class ConvLayer(Layer):
                 grad_weights_2d, self.grad_bias,
                 self.weight_partials, self.bias_partials, self.cols,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
-                self.pad_top, self.pad_left, self.samples_per_chunk,
+                self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
+            self.samples_per_chunk,
                 self.activation_code, self.needs_input_grad, n_threads,
             )
         return grad_input if self.needs_input_grad else None

@@ -40,6 +40,9 @@ class Conv1D(LayerSpec):
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"} or None, \
             default=None
         None uses the estimator's ``activation``.
+    dilation : int, default=1
+        Spacing between the kernel's taps: it covers ``(kernel_size - 1) *
+        dilation + 1`` steps.
     """
 
     filters: int
@@ -47,6 +50,7 @@ class Conv1D(LayerSpec):
     stride: int = 1
     padding: object = "same"
     activation: object = None
+    dilation: int = 1
     spatial_dims = 1
 
     def __post_init__(self):
@@ -56,11 +60,12 @@ class Conv1D(LayerSpec):
         if not (isinstance(self.padding, str) and self.padding in ("same", "valid")):
             check_positive_int(self.padding, "Conv1D padding ('same', 'valid' or an int)", 0)
         check_activation(self.activation, "Conv1D")
+        check_positive_int(self.dilation, "Conv1D dilation", 1)
 
     def as_2d(self):
         padding = self.padding if isinstance(self.padding, str) else (0, self.padding)
         return Conv2D(self.filters, (1, self.kernel_size), (1, self.stride), padding,
-                      self.activation)
+                      self.activation, (1, self.dilation))
 
 
 @dataclass(frozen=True, repr=False)
