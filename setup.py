@@ -85,9 +85,14 @@ class BuildExtWithOpenMP(build_ext):
                 # Python's own CFLAGS carry -g: debug info would make the wheel
                 # four times larger, and users never need it.
                 ext.extra_compile_args.append("-g0")
+            ext.extra_link_args = []
             if use_openmp:
                 ext.extra_compile_args.append("-fopenmp")
-                ext.extra_link_args = ["-fopenmp"]
+                ext.extra_link_args.append("-fopenmp")
+            if not debug and sys.platform.startswith("linux"):
+                # Drop the static symbol table (the exported PyInit_* stay in
+                # the dynamic one): part of keeping the wheel under 1 MB.
+                ext.extra_link_args.append("-s")
         super().build_extensions()
 
 
