@@ -182,6 +182,23 @@ def replace_in_layers(entries, changes, owner):
     return tuple(entries)
 
 
+def as_layer_tuple(spec, owner):
+    """Validate a block's ``layers`` field and turn shorthands into specs.
+
+    Keeps the very tuple given when it needs no change: scikit-learn's clone
+    checks that constructors store their arguments as they are.
+    """
+    from . import as_layer_spec
+
+    if not isinstance(spec.layers, (tuple, list)) or not spec.layers:
+        raise ValueError(
+            f"{owner} layers must be a non-empty tuple of layers, got {spec.layers!r}.")
+    specs = tuple(as_layer_spec(entry, f"{owner}.layers[{i}]")
+                  for i, entry in enumerate(spec.layers))
+    if not (isinstance(spec.layers, tuple) and specs == spec.layers):
+        object.__setattr__(spec, "layers", specs)
+
+
 def check_activation(value, owner, allow_none=True):
     """Raise a clear error unless ``value`` names an activation (or is None)."""
     if value is None and allow_none:
@@ -368,6 +385,18 @@ def build_sequence(specs, input_shape, context, paths, sizes):
             continue
         layers.append(layer)
     return layers, shape
+
+
+def absorb_activation(layer, following):
+    """Let ``layer`` (with an ``activation`` its kernel applies) take over a
+    stand-alone Activation that follows it, when it has none of its own."""
+    from ._activation import ActivationLayer  # that module imports this one
+
+    if isinstance(following, ActivationLayer) and layer.activation == "identity":
+        layer.activation = following.activation
+        layer.name += f" + {following.activation}"
+        return True
+    return False
 
 
 def size_text(shape):

@@ -12,6 +12,7 @@ from ._base import (
     Layer,
     LayerSpec,
     ParamInfo,
+    absorb_activation,
     ones_init,
     register,
     zeros_init,
@@ -69,13 +70,7 @@ class BatchNormLayer(Layer):
         self.name = "BatchNormalization"
 
     def absorb(self, following):
-        from ._activation import ActivationLayer
-
-        if isinstance(following, ActivationLayer) and self.activation == "identity":
-            self.activation = following.activation
-            self.name += f" + {following.activation}"
-            return True
-        return False
+        return absorb_activation(self, following)
 
     def parameters(self):
         return {"scale": ParamInfo((self.channels,), False, ones_init),

@@ -16,6 +16,7 @@ from ._base import (
     Layer,
     LayerSpec,
     ParamInfo,
+    absorb_activation,
     as_pair,
     check_activation,
     check_positive_int,
@@ -138,15 +139,12 @@ class ConvLayer(Layer):
         return ACTIVATION_CODES[self.activation]
 
     def absorb(self, following):
-        # Imported here: the pooling module's specs import nothing from here.
-        from ._activation import ActivationLayer
+        # Imported here: the pooling module imports this one's neighbours.
         from ._pool import PoolLayer
 
         if self.pool is not None:
             return False
-        if isinstance(following, ActivationLayer) and self.activation == "identity":
-            self.activation = following.activation
-            self.name += f" + {following.activation}"
+        if absorb_activation(self, following):
             return True
         if isinstance(following, PoolLayer) and following.is_max:
             self.pool = following

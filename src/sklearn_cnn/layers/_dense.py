@@ -10,6 +10,7 @@ from ._base import (
     Layer,
     LayerSpec,
     ParamInfo,
+    absorb_activation,
     check_activation,
     check_positive_int,
     register,
@@ -59,13 +60,7 @@ class DenseLayer(Layer):
         return ACTIVATION_CODES[self.activation]
 
     def absorb(self, following):
-        from ._activation import ActivationLayer
-
-        if isinstance(following, ActivationLayer) and self.activation == "identity":
-            self.activation = following.activation
-            self.name += f" + {following.activation}"
-            return True
-        return False
+        return absorb_activation(self, following)
 
     def parameters(self):
         n_inputs, n_outputs = self.input_shape[0], self.output_shape[0]

@@ -114,16 +114,20 @@ class PoolLayer(Layer):
         return grad_input
 
 
-@register(GlobalAvgPool2D)
-class GlobalAvgPoolLayer(Layer):
-    """Channel means over the whole map; output kept 3-D as 1x1xC."""
+class _GlobalPoolLayer(Layer):
+    """One value per channel over the whole map; output kept 3-D as 1x1xC."""
 
     def __init__(self, spec, input_shape, context, path):
         require_feature_map(input_shape, spec, path)
         self.path = path
         self.input_shape = input_shape
         self.output_shape = (1, 1, input_shape[2])
-        self.name = "GlobalAvgPool2D"
+        self.name = type(spec).__name__
+
+
+@register(GlobalAvgPool2D)
+class GlobalAvgPoolLayer(_GlobalPoolLayer):
+    """Channel means."""
 
     def forward(self, x, n_threads):
         n = x.shape[0]
@@ -141,16 +145,8 @@ class GlobalAvgPoolLayer(Layer):
 
 
 @register(GlobalMaxPool2D)
-class GlobalMaxPoolLayer(Layer):
-    """Channel maxima over the whole map, with the winning positions kept for
-    backward; output kept 3-D as 1x1xC."""
-
-    def __init__(self, spec, input_shape, context, path):
-        require_feature_map(input_shape, spec, path)
-        self.path = path
-        self.input_shape = input_shape
-        self.output_shape = (1, 1, input_shape[2])
-        self.name = "GlobalMaxPool2D"
+class GlobalMaxPoolLayer(_GlobalPoolLayer):
+    """Channel maxima, with the winning positions kept for backward."""
 
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)

@@ -16,6 +16,7 @@ from ._base import (
     ACTIVATION_CODES,
     Layer,
     LayerSpec,
+    as_layer_tuple,
     build_sequence,
     check_activation,
     register,
@@ -56,16 +57,7 @@ class Residual(LayerSpec):
     activation: object = None
 
     def __post_init__(self):
-        from . import as_layer_spec
-
-        if not isinstance(self.layers, (tuple, list)) or not self.layers:
-            raise ValueError(
-                f"Residual layers must be a non-empty tuple of layers, got "
-                f"{self.layers!r}.")
-        specs = tuple(as_layer_spec(entry, f"Residual.layers[{i}]")
-                      for i, entry in enumerate(self.layers))
-        if not (isinstance(self.layers, tuple) and specs == self.layers):
-            object.__setattr__(self, "layers", specs)
+        as_layer_tuple(self, "Residual")
         check_activation(self.activation, "Residual")
 
 

@@ -7,7 +7,7 @@ children are built, fused and named under its own path
 
 from dataclasses import dataclass
 
-from ._base import Layer, LayerSpec, build_sequence, register, size_text
+from ._base import Layer, LayerSpec, as_layer_tuple, build_sequence, register, size_text
 
 
 @dataclass(frozen=True, repr=False)
@@ -25,18 +25,7 @@ class Sequential(LayerSpec):
     layers: tuple
 
     def __post_init__(self):
-        from . import as_layer_spec
-
-        if not isinstance(self.layers, (tuple, list)) or not self.layers:
-            raise ValueError(
-                f"Sequential layers must be a non-empty tuple of layers, got "
-                f"{self.layers!r}.")
-        specs = tuple(as_layer_spec(entry, f"Sequential.layers[{i}]")
-                      for i, entry in enumerate(self.layers))
-        # Keep the very tuple given when it needs no change: scikit-learn's
-        # clone checks that constructors store their arguments as they are.
-        if not (isinstance(self.layers, tuple) and specs == self.layers):
-            object.__setattr__(self, "layers", specs)
+        as_layer_tuple(self, "Sequential")
 
 
 @register(Sequential)
