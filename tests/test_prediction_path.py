@@ -105,3 +105,23 @@ def test_blas_limit_nests():
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {1}
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("with_batchnorm", [False, True], ids=["plain", "batchnorm"])
+def test_predicting_in_another_dtype_sees_partial_fit_updates(with_batchnorm, rng):
+    """A float64 model asked for float32 predictions works on cast copies:
+    those are never pooled, so in-place training is never left unseen."""
+    from sklearn_cnn import BatchNormalization
+
+    X = rng.rand(60, 16)
+    y = np.arange(60) % 3
+    layers = (Conv2D(2), BatchNormalization()) if with_batchnorm else (Conv2D(2),)
+    clf = CNNClassifier((4,), conv_layers=layers, random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    before = clf.predict_proba(X[:5].astype(np.float32))
+    for _ in range(5):
+        clf.partial_fit(X, y)
+    after = clf.predict_proba(X[:5].astype(np.float32))
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, clf.predict_proba(X[:5]), rtol=1e-4, atol=1e-6)
+    assert all(key[1] == np.float64 for key in _network_pool._pools.get(clf, {}))

@@ -623,11 +623,15 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         sample, computed in bounded-memory batches."""
         batch_size = max(1, min(_PREDICT_BATCH_SIZE, X.shape[0]))
         arrays = (*self.parameters_.values(), *self.state_.values())
+        # A network of another dtype than the model's holds cast copies, which
+        # in-place training (partial_fit) would leave stale: only networks
+        # bound to the arrays themselves are pooled.
+        pooled = arrays[0].dtype == X.dtype
         key = (tuple(map(id, arrays)), X.dtype, n_threads, batch_size)
-        network = _network_pool.acquire(self, key)
+        network = _network_pool.acquire(self, key) if pooled else None
         if network is None:
             parameters, state = self.parameters_, self.state_
-            if arrays[0].dtype != X.dtype:
+            if not pooled:
                 parameters = {k: v.astype(X.dtype) for k, v in parameters.items()}
                 state = {k: v.astype(X.dtype) for k, v in state.items()}
             network = self._build_network(self.n_outputs_, self.image_shape_)
@@ -641,7 +645,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 x_batch = to_nhwc(X[batch], self.image_shape_)
                 result = network.forward(x_batch, n_threads, n_layers)
                 out[batch] = result.reshape(result.shape[0], -1)
-        _network_pool.release(self, key, network)
+        if pooled:
+            _network_pool.release(self, key, network)
         return out
 
     def _predict_outputs(self, X, n_threads):
