@@ -21,7 +21,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = ["_openmp", "_conv", "_pool", "_activations", "_dense", "_loss", "_optim",
-           "_batchnorm"]
+           "_batchnorm", "_augment"]
 
 _OPENMP_PROBE = textwrap.dedent(
     """

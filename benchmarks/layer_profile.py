@@ -90,11 +90,13 @@ def main():
                           f"{layer_flops * batch / forward / 1e6:8.1f} {backward:11.3f} "
                           f"{backward_flops / backward / 1e6:8.1f}")
                 loss_ms = median_ms(lambda: _loss.softmax_cross_entropy(
-                    logits.copy(), labels, weights, losses, n_threads), args.repeats)
+                    logits.copy(), labels, weights, losses, 0.0, n_threads),
+                    args.repeats)
                 params = list(clf.parameters_.values())
                 update_ms = median_ms(lambda: clf._optimizer.update_params(
-                    [p.copy() for p in params], net.grads(),
-                    [0.0] * len(params), n_threads), args.repeats)
+                    [p.copy() for p in params], net.grads(), 1e-3,
+                    [0.0] * len(params), [0.0] * len(params), n_threads),
+                    args.repeats)
             total += loss_ms + update_ms
             print(f"  {'loss':36s} {loss_ms:10.3f}")
             print(f"  {'optimizer update (with param copies)':36s} {update_ms:10.3f}")

@@ -122,16 +122,17 @@ def dense_backward(x, weights, output, grad_output, activation="identity"):
     return dz @ weights.astype(np.float64).T, x.astype(np.float64).T @ dz, dz.sum(0)
 
 
-def softmax_cross_entropy(logits, labels, weights):
-    """Return (sum of weighted losses, gradient w.r.t. logits)."""
+def softmax_cross_entropy(logits, labels, weights, smoothing=0.0):
+    """Return (sum of weighted losses, gradient w.r.t. logits); the target
+    distribution is ``(1 - smoothing) onehot + smoothing / K``."""
     z = logits.astype(np.float64)
     z = z - z.max(axis=1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     rows = np.arange(len(labels))
-    loss = -(weights * log_p[rows, labels]).sum()
-    grad = np.exp(log_p)
-    grad[rows, labels] -= 1
-    return loss, grad * weights[:, None]
+    target = np.full(log_p.shape, smoothing / log_p.shape[1])
+    target[rows, labels] += 1 - smoothing
+    loss = -(weights[:, None] * target * log_p).sum()
+    return loss, (np.exp(log_p) - target) * weights[:, None]
 
 
 def tolerance(dtype):

@@ -57,31 +57,34 @@ def test_activation_kernels(name, dtype, rng, n_threads):
     np.testing.assert_allclose(grad, derivative(y.astype(np.float64)), **tolerance(dtype))
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_cross_entropy_matches_reference(dtype, rng, n_threads):
+def test_softmax_cross_entropy_matches_reference(dtype, smoothing, rng, n_threads):
     logits = (rng.standard_normal((50, 7)) * 5).astype(dtype)
     labels = rng.randint(0, 7, 50).astype(np.int32)
     weights = rng.uniform(0, 1, 50)
     weights /= weights.sum()
-    expected_loss, expected_grad = ref.softmax_cross_entropy(logits, labels, weights)
+    expected_loss, expected_grad = ref.softmax_cross_entropy(logits, labels, weights,
+                                                             smoothing)
     grad = logits.copy()
     losses = np.empty(50)
-    _loss.softmax_cross_entropy(grad, labels, weights, losses, n_threads)
+    _loss.softmax_cross_entropy(grad, labels, weights, losses, smoothing, n_threads)
     np.testing.assert_allclose(losses.sum(), expected_loss, rtol=1e-12)
     np.testing.assert_allclose(grad, expected_grad, **tolerance(dtype))
 
 
-def test_softmax_cross_entropy_gradient_by_finite_differences(rng):
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_softmax_cross_entropy_gradient_by_finite_differences(smoothing, rng):
     logits = rng.standard_normal((4, 5))
     labels = np.array([0, 4, 2, 2], dtype=np.int32)
     weights = np.full(4, 0.25)
     grad = logits.copy()
     losses = np.empty(4)
-    _loss.softmax_cross_entropy(grad, labels, weights, losses, 1)
+    _loss.softmax_cross_entropy(grad, labels, weights, losses, smoothing, 1)
 
     def loss(z):
         out = np.empty(4)
-        _loss.softmax_cross_entropy(z.copy(), labels, weights, out, 1)
+        _loss.softmax_cross_entropy(z.copy(), labels, weights, out, smoothing, 1)
         return out.sum()
 
     numeric = np.empty_like(logits)
@@ -99,7 +102,7 @@ def test_softmax_stable_for_huge_float32_logits(scale):
     labels = np.array([2, 0], dtype=np.int32)
     grad = logits.copy()
     losses = np.empty(2)
-    _loss.softmax_cross_entropy(grad, labels, np.full(2, 0.5), losses, 1)
+    _loss.softmax_cross_entropy(grad, labels, np.full(2, 0.5), losses, 0.1, 1)
     assert np.isfinite(losses).all() and np.isfinite(grad).all()
     probabilities = logits.copy()
     _loss.softmax(probabilities, 1)
@@ -107,17 +110,21 @@ def test_softmax_stable_for_huge_float32_logits(scale):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-6)
 
 
+@pytest.mark.parametrize("l2, shrink", [(0.1, 0.0), (0.0, 0.003)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_update_matches_formula(dtype, rng, n_threads):
+def test_adam_update_matches_formula(dtype, l2, shrink, rng, n_threads):
+    """Adam with an L2 penalty, and AdamW (decoupled decay: the parameter
+    shrinks outside the moments)."""
     param = rng.standard_normal(10000).astype(dtype)
     grad = rng.standard_normal(10000).astype(dtype)
     m = rng.standard_normal(10000).astype(dtype)
     v = rng.uniform(0, 1, 10000).astype(dtype)
-    g = grad.astype(np.float64) + 0.1 * param
+    g = grad.astype(np.float64) + l2 * param
     exp_m = 0.9 * m + 0.1 * g
     exp_v = 0.999 * v + 0.001 * g * g
-    exp_param = param - 0.01 * exp_m / (np.sqrt(exp_v) + 1e-8)
-    _optim.adam_update(param, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 0.1, n_threads)
+    exp_param = param * (1 - shrink) - 0.01 * exp_m / (np.sqrt(exp_v) + 1e-8)
+    _optim.adam_update(param, grad, m, v, 0.01, 0.9, 0.999, 1e-8, l2, shrink,
+                       n_threads)
     for got, expected in ((m, exp_m), (v, exp_v), (param, exp_param)):
         np.testing.assert_allclose(got, expected, **tolerance(dtype))
 

@@ -9,6 +9,14 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D
+from sklearn_cnn.augmentation import Jitter, RandomFlip, RandomScaling, RandomTranslation
+from sklearn_cnn.schedules import CosineDecay
+
+# A modern recipe: every random draw of augmentation must be thread-independent.
+RECIPE = dict(solver="adamw", alpha=0.01, learning_rate=CosineDecay(warmup_epochs=1),
+              label_smoothing=0.1, test_time_augmentation=True,
+              augment=(RandomTranslation(1, padding="reflect"), RandomFlip(),
+                       RandomScaling(), Jitter(0.05)))
 
 THREAD_COUNTS = (1, 2, 3, 4)
 
@@ -34,9 +42,10 @@ def train(data, n_threads, incremental, **params):
 
 
 @pytest.mark.parametrize("incremental", [False, True], ids=["fit", "partial_fit"])
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_bitwise_identical_across_thread_counts(data, incremental, solver):
-    results = [train(data, n, incremental, solver=solver) for n in THREAD_COUNTS]
+@pytest.mark.parametrize("params", [dict(solver="adam"), dict(solver="sgd"), RECIPE],
+                         ids=["adam", "sgd", "recipe"])
+def test_bitwise_identical_across_thread_counts(data, incremental, params):
+    results = [train(data, n, incremental, **params) for n in THREAD_COUNTS]
     reference, reference_proba = results[0]
     for clf, proba in results[1:]:
         for a, b in zip(clf.coefs_ + clf.intercepts_,

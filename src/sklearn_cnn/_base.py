@@ -28,13 +28,15 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import _network_pool
 from ._input import resolve_image_shape, split_image_array, to_nhwc
-from ._losses import LOSSES
+from ._losses import make_loss
 from ._network import Network, default_conv_layers
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import EpochProgress
+from ._spec import nested_spec_params, replace_nested
 from ._summary import summarize
 from ._threads import effective_n_threads, single_threaded_blas
 from ._version import __version__
+from .augmentation import Augmentation, check_augment
 from .layers import as_layer_spec
 from .layers._base import (
     ACTIVATIONS,
@@ -43,6 +45,7 @@ from .layers._base import (
     replace_in_layers,
     spatial_dims_of,
 )
+from .schedules import MLP_SCHEDULES, SHORTHANDS, LearningRate, Schedule, as_schedule
 
 # Where the documentation is published (the HTML repr links there).
 DOCS_URL = "https://sklearn-cnn.readthedocs.io/en/latest/"
@@ -63,10 +66,10 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "conv_layers": [StrOptions({"auto"}), tuple, list],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"sgd", "adam", "adamw"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({*MLP_SCHEDULES, *SHORTHANDS}), Schedule],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -88,6 +91,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         ],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "image_shape": [tuple, list, None],
+        "augment": [tuple, list, Augmentation, None],
+        "test_time_augmentation": ["boolean"],
     }
 
     def __init__(
@@ -118,9 +123,12 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         n_iter_no_change=10,
         dropout=0.0,
         image_shape=None,
+        augment=None,
+        test_time_augmentation=False,
     ):
         # CNNRegressor uses this signature as it is; CNNClassifier adds
-        # class_weight.  scikit-learn reads the parameters from it.
+        # class_weight and label_smoothing.  scikit-learn reads the
+        # parameters from it.
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.conv_layers = conv_layers
@@ -146,6 +154,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         self.n_iter_no_change = n_iter_no_change
         self.dropout = dropout
         self.image_shape = image_shape
+        self.augment = augment
+        self.test_time_augmentation = test_time_augmentation
 
     # ------------------------------------------------- hooks for subclasses
 
@@ -171,6 +181,10 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
     def _check_validation_targets(self, targets):
         """Raise if early stopping cannot score these held-out targets."""
 
+    def _loss(self):
+        """The training loss (the output activation picks it)."""
+        return make_loss(self.out_activation_)
+
     # --------------------------------------------- nested layer parameters
 
     def get_params(self, deep=True):
@@ -178,7 +192,10 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
 
         With ``deep=True`` the layers of ``conv_layers`` are listed too, as
         ``conv_layers__0`` (the layer) and ``conv_layers__0__filters`` (its
-        fields), the names ``set_params`` and ``GridSearchCV`` take.
+        fields), and so are the fields of a schedule given as
+        ``learning_rate`` (``learning_rate__warmup_epochs``) and of the
+        augmentations (``augment__0__max_shift``): the names ``set_params``
+        and ``GridSearchCV`` take.
 
         Parameters
         ----------
@@ -193,6 +210,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         params = super().get_params(deep=deep)
         if deep and isinstance(self.conv_layers, (tuple, list)):
             params.update(nested_layer_params("conv_layers", self.conv_layers))
+        if deep:
+            params.update(nested_spec_params("augment", self.augment))
         return params
 
     def set_params(self, **params):
@@ -200,7 +219,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
 
         ``conv_layers__1__filters=64`` changes one field of one layer (a new
         tuple of layers is made: layers are immutable), and
-        ``conv_layers__1=MaxPool2D()`` replaces a layer.
+        ``conv_layers__1=MaxPool2D()`` replaces a layer; the same goes for
+        ``learning_rate__warmup_epochs`` and ``augment__0__max_shift``.
 
         Parameters
         ----------
@@ -214,7 +234,19 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         """
         nested = {key[len("conv_layers__"):]: params.pop(key)
                   for key in list(params) if key.startswith("conv_layers__")}
+        specs = {}
+        for owner in ("learning_rate", "augment"):
+            prefix = owner + "__"
+            changes = {key[len(prefix):]: params.pop(key)
+                       for key in list(params) if key.startswith(prefix)}
+            if changes:
+                specs[owner] = changes
         super().set_params(**params)
+        for owner, changes in specs.items():
+            value = getattr(self, owner)
+            if owner == "learning_rate" and isinstance(value, str) and value in SHORTHANDS:
+                value = SHORTHANDS[value]
+            setattr(self, owner, replace_nested(value, changes, owner))
         if nested:
             if not isinstance(self.conv_layers, (tuple, list)):
                 raise ValueError(
@@ -394,6 +426,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         infos = network.parameter_infos()
         if not reset:
             _check_same_architecture(infos, self.parameters_)
+        schedule = self._validate_training_recipe()
+        augmenter = check_augment(self.augment, image_shape, self._spatial_dims())
         if self.early_stopping:
             X, targets, sample_weight, validation = self._split_validation(
                 X, targets, sample_weight, rng)
@@ -422,8 +456,21 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             self.__dict__.pop("_optimizer", None)
         decay = [info.decay for info in infos.values()]
         self._fit_stochastic(X, targets, sample_weight, validation, network, decay,
-                             batch_size, incremental)
+                             batch_size, incremental, schedule, augmenter)
         return self
+
+    def _validate_training_recipe(self):
+        """The learning-rate schedule, after the checks of the settings that
+        concern training as a whole."""
+        schedule = as_schedule(self.learning_rate)
+        if isinstance(schedule, Schedule):
+            schedule.check_training(self.max_iter, self.n_iter_no_change)
+        if self.test_time_augmentation and self._spatial_dims() == 1:
+            raise ValueError(
+                "test_time_augmentation averages each image with its mirror image; "
+                "the network's layers are 1-D (series), for which time reversal is "
+                "not a valid view. Set test_time_augmentation=False.")
+        return schedule
 
     def _initialize(self, network, dtype):
         self.parameters_, self.state_ = network.init_parameters(self._random_state,
@@ -461,27 +508,35 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         return X, targets, sample_weight, (X_val, targets_val, sample_weight_val)
 
     def _fit_stochastic(self, X, targets, sample_weight, validation, network, decay,
-                        batch_size, incremental):
-        loss = LOSSES[self.out_activation_]
+                        batch_size, incremental, schedule, augmenter):
+        loss = self._loss()
         parameters = list(self.parameters_.values())
         if not incremental or not hasattr(self, "_optimizer"):
+            rate = LearningRate(schedule, self.learning_rate_init, self.max_iter,
+                                self.power_t)
             if self.solver == "sgd":
-                self._optimizer = SGDOptimizer(
-                    parameters, self.learning_rate_init, self.learning_rate,
-                    self.momentum, self.nesterovs_momentum, self.power_t)
+                self._optimizer = SGDOptimizer(parameters, rate, self.momentum,
+                                               self.nesterovs_momentum)
             else:
-                self._optimizer = AdamOptimizer(
-                    parameters, self.learning_rate_init, self.beta_1, self.beta_2,
-                    self.epsilon)
+                self._optimizer = AdamOptimizer(parameters, rate, self.beta_1,
+                                                self.beta_2, self.epsilon)
+        learning_rate = self._optimizer.learning_rate
+        # "adamw" decays the weights apart from the gradient; the others add
+        # alpha's L2 penalty to the loss.  Neither touches biases or
+        # BatchNormalization's scale and shift (``decay`` is False for them).
+        decoupled = self.solver == "adamw"
+        l2_alpha = 0.0 if decoupled else self.alpha
+        weight_decays = [self.alpha if d and decoupled else 0.0 for d in decay]
         n_samples = X.shape[0]
         if sample_weight is None:
             sample_weight = np.ones(n_samples)
         n_threads = effective_n_threads()
         network.bind(self.parameters_, self.state_)
         network.allocate(batch_size, X.dtype, n_threads, training=True)
-        decayed = [p for p, d in zip(parameters, decay) if d]
+        decayed = [p for p, d in zip(parameters, decay) if d and l2_alpha]
         sample_losses = np.empty(batch_size, dtype=np.float64)
         sample_idx = np.arange(n_samples)
+        n_batches = -(-n_samples // batch_size)
 
         try:
             with single_threaded_blas():
@@ -491,30 +546,34 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                         sample_idx = self._random_state.permutation(n_samples)
                     last_good = self._snapshot()
                     accumulated_loss = 0.0
-                    progress = (EpochProgress(self.n_iter_ + 1,
-                                              -(-n_samples // batch_size))
+                    progress = (EpochProgress(self.n_iter_ + 1, n_batches)
                                 if self.verbose >= 2 else None)
                     for batch_index, batch in enumerate(
                             _training_batches(n_samples, batch_size)):
                         idx = sample_idx[batch]
                         weights = sample_weight[idx]
                         weight_sum = weights.sum()
+                        rate = learning_rate.step_rate(
+                            self.n_iter_ + batch_index / n_batches, 1 / n_batches,
+                            self.t_ + batch.start)
                         if weight_sum <= 0:
                             continue
                         x_batch = to_nhwc(X[idx], self.image_shape_)
+                        if augmenter is not None:
+                            x_batch = augmenter(x_batch, self._random_state, n_threads)
                         outputs = network.forward(x_batch, n_threads)
                         n = outputs.shape[0]
                         loss.loss_and_gradient(outputs, targets[idx],
                                                weights / weight_sum,
                                                sample_losses[:n], n_threads)
-                        penalty = 0.5 * self.alpha * sum(
+                        penalty = 0.5 * l2_alpha * sum(
                             float(np.dot(p.ravel(), p.ravel())) for p in decayed)
                         batch_loss = sample_losses[:n].sum() + penalty / weight_sum
                         network.backward(outputs, n_threads)
-                        l2 = self.alpha / weight_sum
+                        l2 = l2_alpha / weight_sum
                         self._optimizer.update_params(
-                            parameters, network.grads(),
-                            [l2 if d else 0.0 for d in decay], n_threads)
+                            parameters, network.grads(), rate,
+                            [l2 if d else 0.0 for d in decay], weight_decays, n_threads)
                         accumulated_loss += batch_loss * n
                         if progress is not None:
                             progress.update(batch_index + 1,
@@ -526,17 +585,18 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                     if not self._check_finite(parameters, last_good):
                         break
                     self.loss_curve_.append(self.loss_)
-                    self._update_no_improvement_count(validation, loss, n_threads)
+                    improved = self._update_no_improvement_count(validation, loss,
+                                                                 n_threads)
                     if self.verbose:
                         self._print_epoch(elapsed, n_samples)
-                    self._optimizer.iteration_ends(self.t_)
+                    learning_rate.epoch_ends(improved, self.verbose)
                     if self._no_improvement_count > self.n_iter_no_change:
                         watched = ("Validation score" if self.early_stopping
                                    else "Training loss")
                         message = (
                             f"{watched} did not improve more than tol={self.tol:f} for "
                             f"{self.n_iter_no_change} consecutive epochs.")
-                        if self._optimizer.trigger_stopping(message, self.verbose):
+                        if learning_rate.stop_or_adapt(message, self.verbose):
                             break
                         self._no_improvement_count = 0
                     if incremental:
@@ -586,6 +646,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         return False
 
     def _update_no_improvement_count(self, validation, loss, n_threads):
+        """Count the epoch towards ``n_iter_no_change``; return whether it
+        improved the watched value by at least ``tol``."""
         if self.early_stopping:
             X_val, targets_val, sample_weight_val = validation
             outputs = self._forward(X_val, n_threads)
@@ -606,6 +668,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             else:
                 self._no_improvement_count = 0
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+        return self._no_improvement_count == 0
 
     def _print_epoch(self, elapsed, n_samples):
         line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
@@ -655,6 +718,13 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             check_is_fitted(self)  # raises NotFittedError with the usual message
         X, _ = self._validate_input(X, reset=False)
         outputs = self._forward(X, n_threads)
+        if self.test_time_augmentation:
+            # The mean of the outputs for each image and its mirror image.
+            channels, height, width = self.image_shape_
+            mirrored = X.reshape(-1, channels, height, width)[..., ::-1]
+            outputs += self._forward(
+                np.ascontiguousarray(mirrored).reshape(X.shape), n_threads)
+            outputs *= 0.5
         if not np.isfinite(outputs).all():
             raise ValueError(
                 "The network's outputs overflowed for these inputs (non-finite "

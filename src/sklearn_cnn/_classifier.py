@@ -1,10 +1,12 @@
 """CNNClassifier: multiclass (softmax) and multilabel (logistic) outputs."""
 
+from numbers import Real
+
 import numpy as np
 from scipy.special import log_softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils import compute_class_weight
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import (
     check_classification_targets,
     type_of_target,
@@ -14,7 +16,7 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 from . import _docstrings
 from ._base import BaseCNN, check_target_length
-from ._losses import LOSSES
+from ._losses import make_loss
 from ._threads import effective_n_threads
 
 
@@ -37,6 +39,13 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
         uses ``n_samples / (n_classes * np.bincount(y))``.  Multiplies
         ``sample_weight``.  Not for multilabel y; "balanced" is not supported
         by ``partial_fit``.
+
+    label_smoothing : float, default=0.0
+        Label smoothing ``s`` in [0, 1): the loss's target puts ``1 - s`` on
+        the true class and spreads ``s`` evenly over all classes (for
+        multilabel y each label's target becomes ``t (1 - s) + s / 2``), as
+        PyTorch's ``CrossEntropyLoss(label_smoothing=s)``.  Discourages
+        over-confident logits; 0.1 is usual.  ``loss_`` includes it.
 
     Attributes
     ----------
@@ -70,6 +79,7 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
     _parameter_constraints: dict = {
         **BaseCNN._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -100,7 +110,10 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
         n_iter_no_change=10,
         dropout=0.0,
         image_shape=None,
+        augment=None,
+        test_time_augmentation=False,
         class_weight=None,
+        label_smoothing=0.0,
     ):
         super().__init__(
             hidden_layer_sizes, activation, conv_layers=conv_layers, solver=solver,
@@ -111,8 +124,13 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, dropout=dropout,
-            image_shape=image_shape)
+            image_shape=image_shape, augment=augment,
+            test_time_augmentation=test_time_augmentation)
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+
+    def _loss(self):
+        return make_loss(self.out_activation_, self.label_smoothing)
 
     # ------------------------------------------------------------- targets
 
@@ -251,7 +269,7 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
         """
         n_threads = effective_n_threads()
         outputs = self._predict_outputs(X, n_threads)
-        return LOSSES[self.out_activation_].activate(outputs, n_threads)
+        return self._loss().activate(outputs, n_threads)
 
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``.

@@ -21,16 +21,23 @@ from .layers._base import ACTIVATION_CODES
 
 
 class SoftmaxCrossEntropy:
-    """Mean cross-entropy of the softmax of the logits (multiclass)."""
+    """Mean cross-entropy of the softmax of the logits (multiclass), with
+    optional label smoothing."""
 
     out_activation = "softmax"
 
+    def __init__(self, label_smoothing=0.0):
+        self.label_smoothing = label_smoothing
+
     def loss_and_gradient(self, logits, targets, weights, sample_losses, n_threads):
-        _loss.softmax_cross_entropy(logits, targets, weights, sample_losses, n_threads)
+        _loss.softmax_cross_entropy(logits, targets, weights, sample_losses,
+                                    self.label_smoothing, n_threads)
 
     def value(self, logits, targets, weights):
         log_proba = log_softmax(logits.astype(np.float64), axis=1)
-        losses = -log_proba[np.arange(len(targets)), targets]
+        s = self.label_smoothing
+        losses = (-(1 - s) * log_proba[np.arange(len(targets)), targets]
+                  - s * log_proba.mean(axis=1))
         return float(np.average(losses, weights=weights))
 
     def activate(self, logits, n_threads):
@@ -43,12 +50,18 @@ class SigmoidCrossEntropy:
 
     out_activation = "logistic"
 
+    def __init__(self, label_smoothing=0.0):
+        self.label_smoothing = label_smoothing
+
     def loss_and_gradient(self, logits, targets, weights, sample_losses, n_threads):
-        _loss.sigmoid_cross_entropy(logits, targets, weights, sample_losses, n_threads)
+        _loss.sigmoid_cross_entropy(logits, targets, weights, sample_losses,
+                                    self.label_smoothing, n_threads)
 
     def value(self, logits, targets, weights):
         z = logits.astype(np.float64)
-        losses = (np.logaddexp(0, z) - targets * z).sum(axis=1)
+        s = self.label_smoothing
+        smoothed = targets * (1 - s) + 0.5 * s
+        losses = (np.logaddexp(0, z) - smoothed * z).sum(axis=1)
         return float(np.average(losses, weights=weights))
 
     def activate(self, logits, n_threads):
@@ -66,6 +79,10 @@ class SquaredError:
 
     out_activation = "identity"
 
+    def __init__(self, label_smoothing=0.0):
+        if label_smoothing:
+            raise ValueError("Label smoothing is for classification losses.")
+
     def loss_and_gradient(self, outputs, targets, weights, sample_losses, n_threads):
         _loss.squared_error(outputs, targets, weights, sample_losses, n_threads)
 
@@ -77,5 +94,10 @@ class SquaredError:
         return outputs
 
 
-LOSSES = {loss.out_activation: loss for loss in
-          (SoftmaxCrossEntropy(), SigmoidCrossEntropy(), SquaredError())}
+LOSS_CLASSES = {loss.out_activation: loss for loss in
+                (SoftmaxCrossEntropy, SigmoidCrossEntropy, SquaredError)}
+
+
+def make_loss(out_activation, label_smoothing=0.0):
+    """The loss of a model with this output activation."""
+    return LOSS_CLASSES[out_activation](label_smoothing)

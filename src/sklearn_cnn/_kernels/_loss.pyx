@@ -5,6 +5,8 @@
   give finite losses and gradients;
 * sigmoid cross-entropy (multilabel): summed over the labels, written with
   ``log1p(exp(-|z|))`` so that it never overflows;
+* both cross-entropies take a label smoothing ``s``: the targets become
+  ``(1 - s) onehot + s / K`` (softmax) or ``t (1 - s) + s / 2`` (sigmoid);
 * squared error (regression): half the squared error summed over the
   outputs, as MLPRegressor's gradient.
 
@@ -35,24 +37,34 @@ def softmax_cross_entropy(
     floating[:, ::1] logits,             # IN/OUT: (N, K); becomes d loss/d logits
     const int32_t[::1] labels,           # IN: (N,) class indices in [0, K)
     const double[::1] weights,           # IN: (N,) per-sample weights of the loss
-    double[::1] sample_losses,           # OUT: (N,) weights[i] * -log p[i, labels[i]]
+    double[::1] sample_losses,           # OUT: (N,) weights[i] * -sum_k q_k log p[i, k]
+    double smoothing,                    # IN: label smoothing in [0, 1)
     int n_threads,
 ):
     """The batch loss is ``sample_losses.sum()``; its gradient is written in place.
 
-    With ``weights`` summing to one the loss is the weighted mean.
+    The target distribution ``q`` puts ``1 - smoothing`` on the label and
+    spreads ``smoothing`` evenly over all K classes (label smoothing;
+    ``smoothing=0`` is the plain cross-entropy).  With ``weights`` summing to
+    one the loss is the weighted mean.
     """
     cdef intp_t n_samples = logits.shape[0], n_classes = logits.shape[1]
     cdef intp_t i, k
-    cdef double log_total, p
+    cdef double log_total, p, total_logits
+    cdef double spread = smoothing / n_classes
     with nogil:
         for i in prange(n_samples, schedule="static", num_threads=n_threads):
             log_total = log_sum_exp(&logits[i, 0], n_classes)
-            sample_losses[i] = weights[i] * (log_total - logits[i, labels[i]])
+            total_logits = 0
             for k in range(n_classes):
-                p = exp(logits[i, k] - log_total)
+                total_logits = total_logits + logits[i, k]
+            sample_losses[i] = weights[i] * (
+                log_total - (1 - smoothing) * logits[i, labels[i]]
+                - spread * total_logits)
+            for k in range(n_classes):
+                p = exp(logits[i, k] - log_total) - spread
                 if k == labels[i]:
-                    p = p - 1
+                    p = p - (1 - smoothing)
                 logits[i, k] = <floating> (weights[i] * p)
 
 
@@ -75,6 +87,7 @@ def sigmoid_cross_entropy(
     const floating[:, ::1] targets,      # IN: (N, K) in {0, 1}
     const double[::1] weights,           # IN: (N,) per-sample weights of the loss
     double[::1] sample_losses,           # OUT: (N,) weighted loss summed over labels
+    double smoothing,                    # IN: targets become t (1 - s) + s / 2
     int n_threads,
 ):
     cdef intp_t n_samples = logits.shape[0], n_labels = logits.shape[1]
@@ -85,7 +98,7 @@ def sigmoid_cross_entropy(
             total = 0
             for k in range(n_labels):
                 z = logits[i, k]
-                t = targets[i, k]
+                t = targets[i, k] * (1 - smoothing) + 0.5 * smoothing
                 # softplus(z) - t z, and sigmoid(z) from the same exp(-|z|).
                 e = exp(-fabs(z))
                 total = total + (z if z > 0 else 0) - t * z + log1p(e)

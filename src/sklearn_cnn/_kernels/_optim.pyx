@@ -1,7 +1,9 @@
 """Parameter updates of the stochastic solvers, one fused pass per array.
 
 The formulas are those of scikit-learn's MLPClassifier (``SGDOptimizer``
-and ``AdamOptimizer``), with the L2 penalty folded into the gradient.
+and ``AdamOptimizer``), with the L2 penalty folded into the gradient, and
+AdamW's decoupled weight decay (a shrink of the parameter outside the
+moments).
 """
 
 from cython.parallel cimport prange
@@ -22,6 +24,7 @@ def adam_update(
     double step,                         # learning rate with bias corrections
     double beta_1, double beta_2, double epsilon,
     double l2,                           # the gradient gets l2 * param added
+    double shrink,                       # decoupled decay: param *= 1 - shrink
     int n_threads,
 ):
     cdef intp_t n = param.shape[0]
@@ -36,7 +39,8 @@ def adam_update(
                 v = beta_2 * second_moment[i] + (1 - beta_2) * g * g
                 first_moment[i] = <floating> m
                 second_moment[i] = <floating> v
-                param[i] = <floating> (param[i] - step * m / (sqrt(v) + epsilon))
+                param[i] = <floating> (param[i] - shrink * param[i]
+                                       - step * m / (sqrt(v) + epsilon))
 
 
 def sgd_update(

@@ -26,6 +26,8 @@ from numbers import Integral
 
 import numpy as np
 
+from .._spec import Spec
+
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "logistic": 4}
 
@@ -37,7 +39,7 @@ ParamInfo = namedtuple("ParamInfo", ["shape", "decay", "init"])
 # ------------------------------------------------------------ specifications
 
 
-class LayerSpec:
+class LayerSpec(Spec):
     """Base of the layer specifications (frozen dataclasses).
 
     Subclasses are declared ``@dataclass(frozen=True, repr=False)`` and
@@ -48,18 +50,6 @@ class LayerSpec:
     """
 
     spatial_dims = None
-
-    def __repr__(self):
-        parts = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            required = (field.default is dataclasses.MISSING
-                        and field.default_factory is dataclasses.MISSING)
-            if required:
-                parts.append(repr(value))
-            elif value != field.default:
-                parts.append(f"{field.name}={value!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
 
     def get_params(self, deep=True):
         """Fields of this layer, and with ``deep`` those of nested layers.
