@@ -51,8 +51,8 @@ def main():
     for n_threads in [int(t) for t in args.threads.split(",")]:
         with threads(n_threads):
             peak = gemm_peak(n_threads)
-            net = clf._build_network(10, clf.image_shape_).bind(clf.parameters_,
-                                                                clf.state_)
+            net = clf._build_network(10, clf.image_shape_, training=True)
+            net.bind(clf.parameters_, clf.state_)
             net.allocate(batch, np.float32, n_threads, training=True)
             layers = net.layers
             x = to_nhwc(X[:batch], clf.image_shape_)

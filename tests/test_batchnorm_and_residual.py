@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import log_softmax, softmax
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -19,6 +20,7 @@ from sklearn_cnn import (
     Residual,
     Sequential,
 )
+from sklearn_cnn._input import to_nhwc
 
 from _layer_check import bind, build, check_layer, random_arrays, walk
 
@@ -216,3 +218,42 @@ def test_training_batches_are_even_so_no_batch_is_a_tiny_remainder(n_samples,
     assert max(sizes) - min(sizes) <= 1
     starts = [b.start for b in _training_batches(n_samples, batch_size)]
     assert starts == list(np.cumsum([0] + sizes[:-1]))
+
+
+@pytest.mark.parametrize("conv_layers", [
+    (Conv2D(6, activation="identity"), BatchNormalization(), Activation("relu"),
+     "maxpool", Conv2D(5, activation="identity"), BatchNormalization(),
+     "globalavgpool"),
+    RESNET,
+], ids=["vgg-style", "resnet"])
+def test_batchnorm_folded_into_the_convolution_at_inference(conv_layers, digits):
+    """predict folds each BatchNormalization into the convolution before it
+    (with the activation and max-pool after it fused too); the outputs match
+    the unfolded layers, and resumed training is seen at once."""
+    X, y = digits
+    clf = fit(CNNClassifier((), conv_layers=conv_layers, max_iter=3, batch_size=64,
+                            learning_rate_init=0.01, random_state=0), X[:600], y[:600],
+              2)
+    folded = clf._build_network(10, clf.image_shape_)
+    assert any("+ BatchNormalization" in layer.name for layer in folded.walk())
+    unfolded = clf._build_network(10, clf.image_shape_, training=True)
+    assert not any("+ BatchNormalization" in layer.name for layer in unfolded.walk())
+
+    def logits_of(network):
+        network.bind(clf.parameters_, clf.state_)
+        network.allocate(100, X.dtype, 1, training=False)
+        return network.forward(to_nhwc(X[:100], clf.image_shape_), 1).copy()
+
+    reference = logits_of(unfolded)
+    np.testing.assert_allclose(logits_of(folded), reference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(clf.predict_log_proba(X[:100]),
+                               log_softmax(reference, axis=1), rtol=1e-4, atol=1e-5)
+    # The pooled prediction network folds from the arrays as they are now.
+    before = clf.predict_proba(X[:100])
+    clf.partial_fit(X[:600], y[:600])
+    after = clf.predict_proba(X[:100])
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(
+        after, softmax(logits_of(clf._build_network(10, clf.image_shape_,
+                                                    training=True)), axis=1),
+        rtol=1e-4, atol=1e-6)

@@ -25,6 +25,7 @@ EXAMPLE_FIGURES = {
     "plot_grid_search.py": 1,
     "plot_features_pipeline.py": 1,
     "plot_time_series.py": 3,
+    "plot_training_recipes.py": 1,
 }
 QUICK = {"SKLEARN_CNN_EXAMPLES_QUICK": "1", "MPLBACKEND": "Agg"}
 

@@ -13,8 +13,9 @@ PACKAGE = ROOT / "src" / "sklearn_cnn"
 
 # Import name -> distribution name, where they differ.
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
-# Imported only inside functions that draw; declared in the "plot" extra.
-OPTIONAL = {"matplotlib": "plot"}
+# Optional imports and the extra that declares them: matplotlib only inside
+# functions that draw, onnx and skl2onnx only by sklearn_cnn.onnx.
+OPTIONAL = {"matplotlib": "plot", "onnx": "onnx", "skl2onnx": "onnx"}
 
 
 def test_ruff_is_clean():

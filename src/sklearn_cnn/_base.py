@@ -331,10 +331,14 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 f"image_shape must be None or {forms} with positive ints for a network "
                 f"of {spatial_dims}-D layers, got {shape!r}.")
 
-    def _build_network(self, n_outputs, image_shape, rng=None, fuse=True):
+    def _build_network(self, n_outputs, image_shape, rng=None, fuse=True,
+                       training=False):
+        """The runtime network; one built for training (``training=True``)
+        keeps every layer apart that backward needs apart."""
         conv_specs, auto, hidden = self._validate_architecture()
         channels, height, width = image_shape
-        context = BuildContext(self.activation, auto=auto, rng=rng, fuse=fuse)
+        context = BuildContext(self.activation, auto=auto, rng=rng, fuse=fuse,
+                               inference=not training)
         return Network(conv_specs, hidden, n_outputs, (height, width, channels),
                        context, dropout=self.dropout)
 
@@ -422,7 +426,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             y, X, sample_weight, reset=reset, incremental=incremental, classes=classes)
         rng = (check_random_state(self.random_state)
                if reset or not hasattr(self, "_random_state") else self._random_state)
-        network = self._build_network(attributes["n_outputs_"], image_shape, rng)
+        network = self._build_network(attributes["n_outputs_"], image_shape, rng,
+                                      training=True)
         infos = network.parameter_infos()
         if not reset:
             _check_same_architecture(infos, self.parameters_)

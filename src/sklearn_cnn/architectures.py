@@ -13,10 +13,11 @@ from .layers import (
     Conv2D,
     GlobalAvgPool1D,
     GlobalAvgPool2D,
+    MaxPool2D,
     Residual,
 )
 
-__all__ = ["fcn", "resnet1d", "resnet2d"]
+__all__ = ["fcn", "resnet1d", "resnet2d", "vgg"]
 
 
 def _conv_bn(conv, relu=True):
@@ -116,6 +117,42 @@ def resnet2d(filters=(16, 32, 64), blocks_per_stage=1):
                     *_conv_bn(Conv2D(n_filters, activation="identity"), relu=False))
             layers.append(Residual(body, activation="relu"))
     return (*layers, GlobalAvgPool2D())
+
+
+def vgg(filters=(32, 64), convs_per_stage=2):
+    """A VGG-style network for small images (Simonyan & Zisserman, 2015).
+
+    One stage per entry of ``filters``: ``convs_per_stage`` times a 3x3
+    ``Conv2D -> BatchNormalization -> ReLU``, then a 2x2 max-pool.  Follow it
+    with a dense hidden layer (``hidden_layer_sizes=(256,)``), as the
+    training recipe of the user guide does.
+
+    Parameters
+    ----------
+    filters : tuple of int, default=(32, 64)
+        Filters of the convolutions of each stage.
+    convs_per_stage : int, default=2
+        Convolutions before each pooling.
+
+    Returns
+    -------
+    layers : tuple
+        For ``conv_layers``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.architectures import vgg
+    >>> vgg(filters=(8,), convs_per_stage=1)
+    (Conv2D(8, activation='identity'), BatchNormalization(), Activation('relu'), MaxPool2D())
+    """
+    if not (isinstance(convs_per_stage, int) and convs_per_stage >= 1):
+        raise ValueError(f"convs_per_stage must be an int >= 1, got {convs_per_stage!r}.")
+    layers = []
+    for n_filters in filters:
+        for _ in range(convs_per_stage):
+            layers += _conv_bn(Conv2D(n_filters, activation="identity"))
+        layers.append(MaxPool2D())
+    return tuple(layers)
 
 
 def _check_lengths(filters, kernel_sizes):

@@ -259,8 +259,10 @@ cdef inline void chunk_forward(
     const floating* weights, const floating* bias, int activation,
     floating* cols,             # scratch: chunk rows * taps
     floating* y,                # OUT: (n_samples * out_h * out_w, OC), activated
+    const floating* scale,      # IN: (OC,) multiplier before the bias, or NULL
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
+    cdef intp_t i, o
     cdef const floating* chunk_cols = x
     if g.taps_major:
         im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
@@ -280,6 +282,10 @@ cdef inline void chunk_forward(
                       <floating> 1, chunk_cols, <int> g.taps,
                       weights, <int> g.out_channels, <floating> 0, y,
                       <int> g.out_channels)
+    if scale != NULL:
+        for i in range(rows):
+            for o in range(g.out_channels):
+                y[i * g.out_channels + o] = y[i * g.out_channels + o] * scale[o]
     add_bias_and_activate(y, rows, g.out_channels, bias, activation)
 
 
@@ -376,6 +382,16 @@ cdef inline void reduce_partials(
         grad_bias[o] = <floating> total
 
 
+cdef const floating* _scale_pointer(const floating[::1] channel_scale):
+    """The optional per-channel multiplier of the forward kernels: with it
+    the output is ``activation(conv * scale + bias)``, which is how a
+    BatchNormalization after the convolution is folded in at inference
+    (``layers/_conv.py``)."""
+    if channel_scale is None:
+        return NULL
+    return &channel_scale[0]
+
+
 def conv2d_forward(
     const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
     const floating[:, ::1] weights,      # IN: (KH * KW * C, OC)
@@ -385,8 +401,10 @@ def conv2d_forward(
     int kernel_h, int kernel_w, int stride_h, int stride_w,
     int pad_top, int pad_left, int dilation_h, int dilation_w,
     int samples_per_chunk, int activation, int n_threads,
+    const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
 ):
     cdef intp_t n_samples = x.shape[0]
+    cdef const floating* scale = _scale_pointer(channel_scale)
     cdef ConvGeometry g = make_geometry(
         x.shape[1], x.shape[2], x.shape[3], out.shape[1], out.shape[2], out.shape[3],
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
@@ -401,7 +419,7 @@ def conv2d_forward(
             stop = min(start + samples_per_chunk, n_samples)
             chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
                           &bias[0], activation, &cols[threadid(), 0],
-                          &out[start, 0, 0, 0])
+                          &out[start, 0, 0, 0], scale)
 
 
 def conv2d_backward(
@@ -475,6 +493,7 @@ def conv2d_maxpool_forward(
     int pad_top, int pad_left, int dilation_h, int dilation_w, int out_h, int out_w,
     int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
     int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
+    const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
 ):
     """Convolution + bias + activation + max pooling; see the module notes.
 
@@ -503,6 +522,7 @@ def conv2d_maxpool_forward(
         (n_samples + samples_per_chunk - 1) // samples_per_chunk
     cdef intp_t item, start, stop, n, ph_start, ph_stop, row_start, row_stop
     cdef floating* y
+    cdef const floating* scale = _scale_pointer(channel_scale)
     if n_samples == 0:
         return
     with nogil:
@@ -520,7 +540,7 @@ def conv2d_maxpool_forward(
                                       pad_top - row_start * stride_h, pad_left,
                                       dilation_h, dilation_w)
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                              activation, &cols[threadid(), 0], y)
+                              activation, &cols[threadid(), 0], y, scale)
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],
@@ -529,7 +549,7 @@ def conv2d_maxpool_forward(
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
                 chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                              &bias[0], activation, &cols[threadid(), 0], y)
+                              &bias[0], activation, &cols[threadid(), 0], y, scale)
                 for n in range(start, stop):
                     max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
                                   pool_h, pool_w, pool_stride_h, pool_stride_w,

@@ -53,6 +53,9 @@ class ActivationLayer(Layer):
                                         n_threads)
         return out
 
+    def export_onnx(self, graph, x, input_shape):
+        return graph.activation(x, self.activation)
+
     def backward(self, grad_output, n_threads):
         if not self.needs_input_grad:
             return None

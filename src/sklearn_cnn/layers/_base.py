@@ -239,13 +239,18 @@ class BuildContext:
         Source of dropout masks during training.
     fuse : bool
         Let layers absorb the layer after them (see :meth:`Layer.absorb`).
+    inference : bool
+        The network will only predict: layers may also absorb what only
+        inference allows (a BatchNormalization folded into a convolution).
     """
 
-    def __init__(self, activation="relu", auto=False, rng=None, fuse=True):
+    def __init__(self, activation="relu", auto=False, rng=None, fuse=True,
+                 inference=False):
         self.activation = activation
         self.auto = auto
         self.rng = rng
         self.fuse = fuse
+        self.inference = fuse and inference
 
 
 class Layer:

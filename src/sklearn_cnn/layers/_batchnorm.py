@@ -7,6 +7,7 @@ from numbers import Real
 import numpy as np
 
 from .._kernels import _batchnorm
+from .._onnx_graph import channel_shape
 from ._base import (
     ACTIVATION_CODES,
     Layer,
@@ -124,6 +125,16 @@ class BatchNormLayer(Layer):
         self.running_var *= self.momentum
         self.running_var += (1 - self.momentum) * unbiased
         return out
+
+    def export_onnx(self, graph, x, input_shape):
+        # Running statistics as one multiply-add per value, as in predict.
+        multiplier = self.scale / np.sqrt(self.running_var.astype(np.float64)
+                                          + self.epsilon)
+        offset = self.shift - self.running_mean * multiplier
+        shape = channel_shape(input_shape)
+        x = graph.node("Mul", [x, graph.constant(multiplier.reshape(shape), "scale")])
+        x = graph.node("Add", [x, graph.constant(offset.reshape(shape), "offset")])
+        return graph.activation(x, self.activation)
 
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]

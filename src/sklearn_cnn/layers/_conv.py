@@ -133,17 +133,32 @@ class ConvLayer(Layer):
         self.samples_per_chunk = max(1, TARGET_CHUNK_ROWS // (out_h * out_w))
         self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
         self.pool = None
+        # In predict, a BatchNormalization right after the convolution is
+        # folded in: its per-channel multiply-add joins the bias in the
+        # kernel's epilogue (and a following activation and max-pool fuse
+        # too), which saves a pass over the feature map.  Only the
+        # per-channel coefficients are computed, at each forward, from the
+        # arrays as they are: nothing goes stale when training resumes.
+        self.fold_batchnorm = context.inference
+        self.batchnorm = None
 
     @property
     def activation_code(self):
         return ACTIVATION_CODES[self.activation]
 
     def absorb(self, following):
-        # Imported here: the pooling module imports this one's neighbours.
+        # Imported here: these modules import this one's neighbours.
+        from ._batchnorm import BatchNormLayer
         from ._pool import PoolLayer
 
         if self.pool is not None:
             return False
+        if (self.fold_batchnorm and self.batchnorm is None
+                and self.activation == "identity"
+                and isinstance(following, BatchNormLayer)):
+            self.batchnorm = following
+            self.name += " + BatchNormalization"
+            return True
         if absorb_activation(self, following):
             return True
         if isinstance(following, PoolLayer) and following.is_max:
@@ -163,9 +178,25 @@ class ConvLayer(Layer):
             "bias": ParamInfo((self.filters,), False, zeros_init),
         }
 
+    def children(self):
+        # The folded BatchNormalization: its arrays are bound through it.
+        return () if self.batchnorm is None else (self.batchnorm,)
+
     def bind(self, params, state):
         self.weights, self.bias = params["weights"], params["bias"]
         self.weights_2d = self.weights.reshape(self.taps, self.filters)
+
+    def _epilogue(self):
+        """``(multiplier, bias)`` per output channel: the folded
+        BatchNormalization's ``(conv + b - mean) * m + shift`` as
+        ``conv * m + bias``, or ``(None, bias)`` without one."""
+        if self.batchnorm is None:
+            return None, self.bias
+        bn = self.batchnorm
+        multiplier = bn.scale / np.sqrt(bn.running_var.astype(np.float64) + bn.epsilon)
+        bias = (self.bias - bn.running_mean) * multiplier + bn.shift
+        dtype = self.bias.dtype
+        return multiplier.astype(dtype), bias.astype(dtype)
 
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         self.training = training
@@ -191,30 +222,57 @@ class ConvLayer(Layer):
         self.input = x
         n = x.shape[0]
         out = self.output[:n]
+        multiplier, bias = self._epilogue()
         if self.pool:
             pool = self.pool
             # Predicting a few images: split each into blocks of pooled rows.
             few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
             rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0
             _conv.conv2d_maxpool_forward(
-                x, self.weights_2d, self.bias, out, self.argmax[:n],
+                x, self.weights_2d, bias, out, self.argmax[:n],
                 self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
                 *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 self.samples_per_chunk, rows_per_block, self.activation_code,
-                n_threads,
+                n_threads, multiplier,
             )
             return out
         _conv.conv2d_forward(
-            x, self.weights_2d, self.bias, out, self.cols,
+            x, self.weights_2d, bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
             self.samples_per_chunk,
-            self.activation_code, n_threads,
+            self.activation_code, n_threads, multiplier,
         )
         return out
+
+    def export_onnx(self, graph, x, input_shape):
+        # Conv weights are (filters, channels, kh, kw) in ONNX; the folded
+        # BatchNormalization scales each filter.
+        multiplier, bias = self._epilogue()
+        weights = self.weights.astype(np.float64)
+        if multiplier is not None:
+            weights = weights * multiplier.astype(np.float64)
+        height, width, _ = self.input_shape
+        pads = []
+        for size, kernel, stride, dilation, before, out in (
+                (height, self.kernel_h, self.stride_h, self.dilation_h, self.pad_top,
+                 self.conv_shape[0]),
+                (width, self.kernel_w, self.stride_w, self.dilation_w, self.pad_left,
+                 self.conv_shape[1])):
+            span = (kernel - 1) * dilation + 1
+            pads.append((before, max(0, (out - 1) * stride + span - size - before)))
+        x = graph.node(
+            "Conv", [x, graph.constant(weights.transpose(3, 2, 0, 1), "weights"),
+                     graph.constant(bias, "bias")],
+            kernel_shape=[self.kernel_h, self.kernel_w],
+            strides=[self.stride_h, self.stride_w],
+            dilations=[self.dilation_h, self.dilation_w],
+            pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]])
+        x = graph.activation(x, self.activation)
+        return self.pool.export_onnx(graph, x, self.conv_shape) if self.pool else x
 
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]

@@ -92,6 +92,19 @@ class DenseLayer(Layer):
                              n_threads)
         return out
 
+    def export_onnx(self, graph, x, input_shape):
+        weights = self.weights
+        if len(input_shape) == 3:
+            # Our rows are flattened NHWC, ONNX's NCHW: reorder the weights'
+            # rows to match, rather than transposing the maps.
+            height, width, channels = input_shape
+            weights = (weights.reshape(height, width, channels, -1)
+                       .transpose(2, 0, 1, 3).reshape(weights.shape))
+            x = graph.node("Flatten", [x], axis=1)
+        x = graph.node("Gemm", [x, graph.constant(weights, "weights"),
+                                graph.constant(self.bias, "bias")])
+        return graph.activation(x, self.activation)
+
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
         grad_output = grad_output.reshape(n, -1)

@@ -56,6 +56,9 @@ class DropoutLayer(Layer):
         mask *= 1 / (1 - self.rate)
         return np.multiply(x.reshape(mask.shape), mask, out=self.output[:n])
 
+    def export_onnx(self, graph, x, input_shape):
+        return x  # nothing is dropped in predict
+
     def backward(self, grad_output, n_threads):
         if not self.needs_input_grad:
             return None

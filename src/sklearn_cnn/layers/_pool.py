@@ -101,6 +101,11 @@ class PoolLayer(Layer):
                                      self.stride_h, self.stride_w, n_threads)
         return out
 
+    def export_onnx(self, graph, x, input_shape):
+        return graph.node("MaxPool" if self.is_max else "AveragePool", [x],
+                          kernel_shape=[self.pool_h, self.pool_w],
+                          strides=[self.stride_h, self.stride_w])
+
     def backward(self, grad_output, n_threads):
         grad_input = self.input_grad_buffer(grad_output.shape[0])
         if grad_input is None:
@@ -124,10 +129,15 @@ class _GlobalPoolLayer(Layer):
         self.output_shape = (1, 1, input_shape[2])
         self.name = type(spec).__name__
 
+    def export_onnx(self, graph, x, input_shape):
+        return graph.node(self.onnx_op, [x])
+
 
 @register(GlobalAvgPool2D)
 class GlobalAvgPoolLayer(_GlobalPoolLayer):
     """Channel means."""
+
+    onnx_op = "GlobalAveragePool"
 
     def forward(self, x, n_threads):
         n = x.shape[0]
@@ -147,6 +157,8 @@ class GlobalAvgPoolLayer(_GlobalPoolLayer):
 @register(GlobalMaxPool2D)
 class GlobalMaxPoolLayer(_GlobalPoolLayer):
     """Channel maxima, with the winning positions kept for backward."""
+
+    onnx_op = "GlobalMaxPool"
 
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)

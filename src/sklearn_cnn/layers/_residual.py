@@ -25,7 +25,7 @@ from ._base import (
 )
 from ._batchnorm import BatchNormalization
 from ._conv import Conv2D
-from ._sequential import backward_through
+from ._sequential import backward_through, export_through
 
 
 @dataclass(frozen=True, repr=False)
@@ -129,6 +129,11 @@ class ResidualLayer(Layer):
         np.add(block, shortcut.reshape(block.shape), out=out)
         _activations.activation_forward(out.reshape(-1), self.activation_code, n_threads)
         return out
+
+    def export_onnx(self, graph, x, input_shape):
+        block = export_through(self.layers, graph, x, input_shape)
+        shortcut = export_through(self.shortcut, graph, x, input_shape)
+        return graph.activation(graph.node("Add", [block, shortcut]), self.activation)
 
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]

@@ -56,6 +56,9 @@ class SequentialLayer(Layer):
             x = layer.forward(x, n_threads)
         return x
 
+    def export_onnx(self, graph, x, input_shape):
+        return export_through(self.layers, graph, x, input_shape)
+
     def backward(self, grad_output, n_threads):
         return backward_through(self.layers, grad_output, n_threads)
 
@@ -69,3 +72,11 @@ def backward_through(layers, grad_output, n_threads):
         if grad is None:
             return None
     return grad
+
+
+def export_through(layers, graph, x, input_shape):
+    """ONNX nodes of ``layers`` in turn; returns the last output's name."""
+    for layer in layers:
+        x = layer.export_onnx(graph, x, input_shape)
+        input_shape = layer.output_shape
+    return x
