@@ -36,7 +36,9 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 intersphinx_mapping = {}  # no network at build time: no cross-project links
-templates_path = []
+# The class template lists methods only: the parameters (dataclass fields of
+# the layer specifications included) are documented in the docstrings.
+templates_path = ["_templates"]
 exclude_patterns = ["_build"]
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-cnn {release}"

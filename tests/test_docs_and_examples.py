@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 PAGES_WITH_CODE = ["quick_start.rst", "user_guide.rst", "threads_and_reproducibility.rst",
-                   "install.rst", "scaling_out.rst"]
+                   "install.rst", "scaling_out.rst", "deployment.rst"]
 # Figures each example draws.
 EXAMPLE_FIGURES = {
     "plot_learning_curves.py": 1,

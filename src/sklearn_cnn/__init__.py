@@ -7,6 +7,9 @@ from ._regressor import CNNRegressor
 from ._version import __version__
 from .layers import *  # noqa: F403 - the layer specs are public at the top level
 
+# The estimators' public home, for pickles and skops' lists of types to trust.
+CNNClassifier.__module__ = CNNRegressor.__module__ = __name__
+
 __all__ = [
     "CNNClassifier",
     "CNNRegressor",

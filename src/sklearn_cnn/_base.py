@@ -30,7 +30,7 @@ from . import _network_pool
 from ._input import resolve_image_shape, split_image_array, to_nhwc
 from ._losses import make_loss
 from ._network import Network, default_conv_layers
-from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._optimizers import AdamOptimizer, SGDOptimizer, solver_from_dict
 from ._progress import EpochProgress
 from ._spec import nested_spec_params, replace_nested
 from ._summary import summarize
@@ -821,8 +821,13 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
     # ------------------------------------------------------------- pickling
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: object.__getstate__ may return the instance's own __dict__.
+        state = dict(super().__getstate__())
         state["_sklearn_cnn_version"] = __version__
+        # The solver's state (to continue with partial_fit) as plain data, so
+        # that skops.io needs to trust only public types.
+        if "_optimizer" in state:
+            state["_optimizer"] = state["_optimizer"].to_dict()
         return state
 
     def __setstate__(self, state):
@@ -834,6 +839,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 f"{__version__}: the model may not load or predict correctly. "
                 "Refit it, or load it with the version that saved it.", UserWarning,
                 stacklevel=2)
+        if isinstance(state.get("_optimizer"), dict):
+            state = {**state, "_optimizer": solver_from_dict(state["_optimizer"])}
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

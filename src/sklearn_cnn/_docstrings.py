@@ -31,11 +31,17 @@ PARAMETERS = """\
         Activation of the hidden layers, and of the ``Conv2D`` and ``Dense``
         layers that do not name their own.
 
-    solver : {"sgd", "adam"}, default="adam"
-        The stochastic solver.
+    solver : {"sgd", "adam", "adamw"}, default="adam"
+        The stochastic solver.  "adamw" is Adam with decoupled weight decay
+        (Loshchilov & Hutter): each step shrinks the weights by
+        ``learning_rate * alpha``, apart from the gradient.
 
     alpha : float, default=0.0001
-        Strength of the L2 penalty on the weights (not the biases).
+        With "sgd" and "adam", strength of the L2 penalty on the weights, as
+        in MLPClassifier (``alpha / (2 n) ||w||²`` added to the loss of a
+        batch of ``n`` samples).  With "adamw", the decoupled decay
+        coefficient (0.01 to 0.1 is usual).  Biases and BatchNormalization's
+        scale and shift are never penalised or decayed.
 
     batch_size : int or "auto", default="auto"
         Largest size of the minibatches; "auto" is ``min(200, n_samples)``.
@@ -43,8 +49,16 @@ PARAMETERS = """\
         equal sizes (within one sample), so that no batch is a small
         remainder (whose statistics would skew BatchNormalization).
 
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule for ``solver="sgd"``, as in MLPClassifier.
+    learning_rate : str or schedule, default="constant"
+        Learning-rate schedule, applied at every step for every solver:
+        MLPClassifier's "constant", "invscaling" (``learning_rate_init /
+        (t + 1) ** power_t`` after ``t`` samples) and "adaptive" (divide by 5
+        instead of stopping when ``n_iter_no_change`` epochs stall), or a
+        specification from :mod:`sklearn_cnn.schedules`: ``CosineDecay``,
+        ``LinearDecay`` (both with warm-up; they run over ``max_iter``
+        epochs) and ``ReduceOnPlateau``; "cosine", "linear" and "plateau"
+        stand for them with their defaults.  Their fields are parameters too
+        (``learning_rate__warmup_epochs``).
 
     learning_rate_init : float, default=0.001
         The initial learning rate.
@@ -118,6 +132,18 @@ PARAMETERS = """\
         rows of ``(length,)`` / ``(channels, length)``) and a 3-D ``X`` is
         ``(n_samples, channels, length)``, aeon's layout; a series is never
         read as an image.
+
+    augment : tuple of augmentations or None, default=None
+        Data augmentation of every training batch (never of the
+        early-stopping split, predict or transform), from
+        :mod:`sklearn_cnn.augmentation`: ``RandomTranslation``,
+        ``RandomFlip`` (images only), ``RandomScaling``, ``Jitter``.  Drawn
+        from ``random_state``; the result does not depend on the number of
+        threads.  Fields are parameters too (``augment__0__max_shift``).
+
+    test_time_augmentation : bool, default=False
+        Predict from the mean of the network's outputs for each image and
+        its mirror image (left-right).  Images only.
 """
 
 ATTRIBUTES = """\

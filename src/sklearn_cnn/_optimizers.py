@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ._kernels import _optim
+from .schedules import LearningRate
 
 
 class SGDOptimizer:
@@ -30,6 +31,11 @@ class SGDOptimizer:
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocities = [np.zeros_like(p) for p in params]
+
+    def to_dict(self):
+        return {"solver": "sgd", "learning_rate": self.learning_rate.to_dict(),
+                "momentum": self.momentum, "nesterov": self.nesterov,
+                "velocities": self.velocities}
 
     def update_params(self, params, grads, rate, l2_scales, weight_decays, n_threads):
         for param, grad, velocity, l2 in zip(params, grads, self.velocities, l2_scales):
@@ -50,6 +56,12 @@ class AdamOptimizer:
         self.first_moments = [np.zeros_like(p) for p in params]
         self.second_moments = [np.zeros_like(p) for p in params]
 
+    def to_dict(self):
+        return {"solver": "adam", "learning_rate": self.learning_rate.to_dict(),
+                "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "t": self.t, "first_moments": self.first_moments,
+                "second_moments": self.second_moments}
+
     def update_params(self, params, grads, rate, l2_scales, weight_decays, n_threads):
         self.t += 1
         step = rate * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
@@ -59,3 +71,21 @@ class AdamOptimizer:
             _optim.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1),
                                v.reshape(-1), step, self.beta_1, self.beta_2,
                                self.epsilon, l2, rate * decay, n_threads)
+
+
+def solver_from_dict(state):
+    """Rebuild a solver from ``to_dict()``'s plain data (how models are
+    pickled: skops then needs to trust no private type)."""
+    state = dict(state)
+    kind = state.pop("solver")
+    rate = LearningRate.from_dict(state.pop("learning_rate"))
+    if kind == "sgd":
+        solver = SGDOptimizer([], rate, state["momentum"], state["nesterov"])
+        solver.velocities = list(state["velocities"])
+    else:
+        solver = AdamOptimizer([], rate, state["beta_1"], state["beta_2"],
+                               state["epsilon"])
+        solver.t = state["t"]
+        solver.first_moments = list(state["first_moments"])
+        solver.second_moments = list(state["second_moments"])
+    return solver

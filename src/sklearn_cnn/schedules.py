@@ -9,7 +9,9 @@ e.g. ``{"learning_rate__warmup_epochs": [0, 1, 2]}``.
 The rate of each step is ``learning_rate_init`` times the schedule's factor.
 Decaying schedules run over ``max_iter`` epochs (the training horizon), and
 position each step within it, so the rate changes smoothly within an epoch;
-with ``partial_fit`` each call counts as one epoch.  With ``solver="adam"``
+with ``partial_fit`` each call counts as one epoch, and calls beyond
+``max_iter`` keep the final rate (zero by default: set ``max_iter`` to the
+number of calls planned).  With ``solver="adam"``
 or ``"adamw"`` the scheduled rate replaces Adam's constant step size.
 """
 
@@ -171,6 +173,16 @@ class LearningRate:
         self.current = float(learning_rate_init)  # the last step's rate
         self._plateau_rate = float(learning_rate_init)
         self._stalled_epochs = 0
+
+    def to_dict(self):
+        """Plain data for pickling (see ``_optimizers.solver_from_dict``)."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, state):
+        rate = cls.__new__(cls)
+        rate.__dict__.update(state)
+        return rate
 
     def step_rate(self, epochs_done, step_epochs, samples_seen):
         """The rate of the next step, which starts ``epochs_done`` epochs

@@ -13,8 +13,8 @@ In ``conv_layers`` an ``int`` is shorthand for ``Conv2D(filters=int)``, and
 the strings ``"maxpool"``, ``"avgpool"`` and ``"globalavgpool"`` stand for
 ``MaxPool2D()``, ``AvgPool2D()`` and ``GlobalAvgPool2D()``.
 
-Feature maps have a height, a width and channels.  A 1-D signal is an image
-of height 1: use ``kernel_size=(1, k)`` and ``pool_size=(1, p)`` for it.
+Feature maps have a height, a width and channels.  Series take the 1-D
+layers (``Conv1D``, ``MaxPool1D``, ...), which run as maps of height 1.
 
 How layers work inside, and how to add one: see ``layers/_base.py``.
 """
@@ -51,6 +51,12 @@ __all__ = [
     "Residual",
     "Sequential",
 ]
+
+# The specifications' public home (in reprs of their types, pickles and
+# skops' lists of types to trust): ``sklearn_cnn.layers.Conv2D``, not the
+# private module that defines it.
+for _name in __all__:
+    globals()[_name].__module__ = __name__
 
 _SHORTHANDS = {
     "maxpool": MaxPool2D(),
