@@ -175,6 +175,11 @@ def test_labels_options_and_zipmap(digits):
     outputs = run_onnx(model, X[:5], options={"zipmap": False,
                                               "output_class_labels": True})
     assert len(outputs) == 3
+    # Float labels (whole numbers, as scikit-learn requires) come out as int64.
+    floats = fitted(CNNClassifier(max_iter=1, random_state=0), X[:200],
+                    y[:200].astype(float))
+    label, _ = run_onnx(floats, X[:50], options={"zipmap": False})
+    np.testing.assert_array_equal(label, floats.predict(X[:50]))
     # Binary y: two softmax outputs, as predict_proba.
     binary = fitted(CNNClassifier(max_iter=2, random_state=0), X[:300], y[:300] > 4)
     assert_same_predictions(binary, X[:100])

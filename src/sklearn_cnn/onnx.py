@@ -74,8 +74,9 @@ def _network_outputs(model, graph, x):
 
 
 def _label_type(model):
-    return (Int64TensorType if np.issubdtype(model.classes_.dtype, np.integer)
-            or model.classes_.dtype == np.bool_ else StringTensorType)
+    """int64 labels for integer, bool and float classes (scikit-learn takes
+    only whole-number floats as class labels), strings for the others."""
+    return Int64TensorType if model.classes_.dtype.kind in "biuf" else StringTensorType
 
 
 def _parse_classifier(scope, model, inputs, custom_parsers=None):
