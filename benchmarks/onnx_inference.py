@@ -36,8 +36,10 @@ def models(n_train):
         X[:n_train], y[:n_train])
     S, t = load_ucr("OSULeaf", "train", return_X_y=True)
     S_test, _ = load_ucr("OSULeaf", "test", return_X_y=True)
+    # float32, as the images (load_ucr returns float64; a float64 model would
+    # predict float32 rows through cast copies of its weights).
     series = CNNClassifier((), conv_layers=fcn(), batch_size=16, max_iter=1,
-                           random_state=0).fit(S, t)
+                           random_state=0).fit(S.astype(np.float32), t)
     return [("FM-LeNet", lenet, X_test), ("resnet2d", resnet, X_test),
             ("FCN OSULeaf", series, S_test.reshape(len(S_test), -1).astype(np.float32))]
 

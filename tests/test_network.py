@@ -162,10 +162,13 @@ def test_dropout_gradient_by_finite_differences(rng):
     (Conv2D(4, 3, 2), MaxPool2D(3, 1), Conv2D(3, (1, 3), 1, (2, 0)), MaxPool2D((2, 1))),
     (Conv2D(5, 1, padding="valid"), MaxPool2D(3, 2)),
     (Conv2D(4, 3, dilation=2), MaxPool2D(2), Conv2D(3, 3, 2, dilation=(2, 1)), MaxPool2D(2)),
-], ids=["lenet", "strided-overlapping", "pointwise", "dilated"])
+    (Conv2D(4), Conv2D(6, 3, 2), Conv2D(3, (2, 3), padding="valid", dilation=(2, 1)),
+     Conv2D(2, 1, padding="valid")),
+], ids=["lenet", "strided-overlapping", "pointwise", "dilated", "unpooled"])
 def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):
-    """Below ROW_SPLIT_MAX_SAMPLES, fused layers split images into row blocks
-    and dense layers split their outputs: the results must not change."""
+    """Below ROW_SPLIT_MAX_SAMPLES, convolutions (fused with max-pool or not)
+    split images into row blocks and dense layers split their outputs: the
+    results must not change."""
     network = make_network(specs, [70], 3, (13, 11, 1))
     parameters, _ = network.init_parameters(rng, dtype)
     for name in parameters:

@@ -402,24 +402,52 @@ def conv2d_forward(
     int pad_top, int pad_left, int dilation_h, int dilation_w,
     int samples_per_chunk, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
+    int rows_per_block=0,
 ):
+    """Convolution + bias + activation.
+
+    Work items are chunks of ``samples_per_chunk`` samples, or, when
+    ``rows_per_block`` > 0, blocks of that many output rows of one sample
+    (predicting one image: sample chunks would leave threads idle); a block
+    is the im2col of the same image with the padding on top shifted by
+    ``r0 * stride``, as in ``conv2d_maxpool_forward``.
+    """
     cdef intp_t n_samples = x.shape[0]
+    cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
+    cdef intp_t out_h = out.shape[1], out_w = out.shape[2], out_channels = out.shape[3]
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef ConvGeometry g = make_geometry(
-        x.shape[1], x.shape[2], x.shape[3], out.shape[1], out.shape[2], out.shape[3],
+        height, width, channels, out_h, out_w, out_channels,
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
         dilation_w)
-    cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t chunk, start, stop
+    cdef ConvGeometry block
+    cdef bint by_rows = rows_per_block > 0
+    cdef intp_t n_blocks = (out_h + rows_per_block - 1) // rows_per_block if by_rows else 1
+    cdef intp_t n_items = n_samples * n_blocks if by_rows else \
+        (n_samples + samples_per_chunk - 1) // samples_per_chunk
+    cdef intp_t item, start, stop, n, row_start, row_stop
     if n_samples == 0:
         return
     with nogil:
-        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
-            start = chunk * samples_per_chunk
-            stop = min(start + samples_per_chunk, n_samples)
-            chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                          &bias[0], activation, &cols[threadid(), 0],
-                          &out[start, 0, 0, 0], scale)
+        for item in prange(n_items, schedule="static", num_threads=n_threads):
+            if by_rows:
+                n = item // n_blocks
+                row_start = (item % n_blocks) * rows_per_block
+                row_stop = min(row_start + rows_per_block, out_h)
+                block = make_geometry(height, width, channels, row_stop - row_start,
+                                      out_w, out_channels, kernel_h, kernel_w,
+                                      stride_h, stride_w,
+                                      pad_top - row_start * stride_h, pad_left,
+                                      dilation_h, dilation_w)
+                chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
+                              activation, &cols[threadid(), 0],
+                              &out[n, row_start, 0, 0], scale)
+            else:
+                start = item * samples_per_chunk
+                stop = min(start + samples_per_chunk, n_samples)
+                chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
+                              &bias[0], activation, &cols[threadid(), 0],
+                              &out[start, 0, 0, 0], scale)
 
 
 def conv2d_backward(

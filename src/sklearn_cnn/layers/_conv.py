@@ -31,9 +31,10 @@ from ._base import (
 # on the layer's shape only, never on the thread count (determinism).
 TARGET_CHUNK_ROWS = 1024
 
-# Predicting fewer samples than this, a fused conv + max-pool layer splits
-# each image into ROW_BLOCKS blocks of rows, so that all threads work on one
-# image (latency).  Both numbers are constants: no dependence on threads.
+# Predicting fewer samples than this, a convolution (fused with max-pool or
+# not) splits each image into ROW_BLOCKS blocks of rows, so that all threads
+# work on one image (latency).  Both numbers are constants: no dependence on
+# threads.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 
@@ -239,12 +240,14 @@ class ConvLayer(Layer):
                 n_threads, multiplier,
             )
             return out
+        few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
+        rows_per_block = -(-self.conv_shape[0] // ROW_BLOCKS) if few else 0
         _conv.conv2d_forward(
             x, self.weights_2d, bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
             self.samples_per_chunk,
-            self.activation_code, n_threads, multiplier,
+            self.activation_code, n_threads, multiplier, rows_per_block,
         )
         return out
 
