@@ -8,6 +8,7 @@ from sklearn_cnn._network import Network
 from sklearn_cnn.layers import (
     Activation,
     AvgPool2D,
+    Conv1D,
     Conv2D,
     Dense,
     Dropout,
@@ -188,4 +189,35 @@ def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):
             single = predict(x[i:i + 1], n_threads)
             np.testing.assert_allclose(single[0], batched[i], rtol=rtol, atol=rtol)
     # Same results whatever the thread count, bit for bit.
+    np.testing.assert_array_equal(predict(x[:2], 1), predict(x[:2], 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_series_split_along_time_match_batch_paths(dtype, rng, monkeypatch):
+    """Maps of one row (series) split one sample's columns across threads:
+    the results must not change."""
+    # Blocks of a few columns, so that these short series split too.
+    monkeypatch.setattr("sklearn_cnn.layers._conv.MIN_BLOCK_COLUMNS", 1)
+    specs = (Conv1D(4, 5), Conv1D(6, 3, stride=2), Conv1D(3, 4, padding="valid",
+                                                          dilation=2),
+             Conv1D(5, 8), Conv1D(2, 1, padding="valid"))
+    shape = (1, 37, 2)
+    network = make_network(specs, [9], 3, shape)
+    parameters, _ = network.init_parameters(rng, dtype)
+    for name in parameters:
+        if name.endswith(".bias"):
+            parameters[name] = rng.standard_normal(parameters[name].shape).astype(dtype)
+    x = rng.standard_normal((5, *shape)).astype(dtype)
+
+    def predict(batch, n_threads):
+        net = make_network(specs, [9], 3, shape).bind(parameters, {})
+        net.allocate(len(batch), dtype, n_threads, training=False)
+        return net.forward(batch, n_threads).copy()
+
+    batched = predict(x, 2)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for i in range(len(x)):
+        for n_threads in (1, 2, 3):
+            np.testing.assert_allclose(predict(x[i:i + 1], n_threads)[0], batched[i],
+                                       rtol=rtol, atol=rtol)
     np.testing.assert_array_equal(predict(x[:2], 1), predict(x[:2], 3))

@@ -402,7 +402,7 @@ def conv2d_forward(
     int pad_top, int pad_left, int dilation_h, int dilation_w,
     int samples_per_chunk, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
-    int rows_per_block=0,
+    int rows_per_block=0, int columns_per_block=0,
 ):
     """Convolution + bias + activation.
 
@@ -410,7 +410,9 @@ def conv2d_forward(
     ``rows_per_block`` > 0, blocks of that many output rows of one sample
     (predicting one image: sample chunks would leave threads idle); a block
     is the im2col of the same image with the padding on top shifted by
-    ``r0 * stride``, as in ``conv2d_maxpool_forward``.
+    ``r0 * stride``, as in ``conv2d_maxpool_forward``.  Maps of one row
+    (series) split into blocks of ``columns_per_block`` columns instead,
+    contiguous in the output since there is one row (ignored otherwise).
     """
     cdef intp_t n_samples = x.shape[0]
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
@@ -421,11 +423,16 @@ def conv2d_forward(
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
         dilation_w)
     cdef ConvGeometry block
-    cdef bint by_rows = rows_per_block > 0
-    cdef intp_t n_blocks = (out_h + rows_per_block - 1) // rows_per_block if by_rows else 1
-    cdef intp_t n_items = n_samples * n_blocks if by_rows else \
+    cdef bint by_columns = columns_per_block > 0 and out_h == 1
+    cdef bint by_rows = rows_per_block > 0 and not by_columns
+    cdef intp_t n_blocks = 1
+    if by_rows:
+        n_blocks = (out_h + rows_per_block - 1) // rows_per_block
+    elif by_columns:
+        n_blocks = (out_w + columns_per_block - 1) // columns_per_block
+    cdef intp_t n_items = n_samples * n_blocks if by_rows or by_columns else \
         (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t item, start, stop, n, row_start, row_stop
+    cdef intp_t item, start, stop, n, row_start, row_stop, col_start, col_stop
     if n_samples == 0:
         return
     with nogil:
@@ -442,6 +449,18 @@ def conv2d_forward(
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
                               &out[n, row_start, 0, 0], scale)
+            elif by_columns:
+                n = item // n_blocks
+                col_start = (item % n_blocks) * columns_per_block
+                col_stop = min(col_start + columns_per_block, out_w)
+                block = make_geometry(height, width, channels, 1, col_stop - col_start,
+                                      out_channels, kernel_h, kernel_w,
+                                      stride_h, stride_w, pad_top,
+                                      pad_left - col_start * stride_w,
+                                      dilation_h, dilation_w)
+                chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
+                              activation, &cols[threadid(), 0],
+                              &out[n, 0, col_start, 0], scale)
             else:
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
