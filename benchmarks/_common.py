@@ -102,6 +102,19 @@ def describe(values):
             f"{max(values):.3f}, n={len(values)})")
 
 
+def report_alternated(title, times):
+    """Print the alternated timings ``{"sklearn-cnn": [...], "pytorch": [...]}``
+    and the ratio of their medians (when PyTorch ran)."""
+    print(f"== {title}")
+    for name, values in times.items():
+        if values:
+            print(f"  {name:12s} {describe(values)}")
+    if times["pytorch"]:
+        ratio = statistics.median(times["sklearn-cnn"]) / statistics.median(
+            times["pytorch"])
+        print(f"  ratio ours / pytorch: {ratio:.3f}", flush=True)
+
+
 class CpuMonitor:
     """Share of the machine's CPU time that other processes used meanwhile."""
 

@@ -17,7 +17,13 @@ import time
 import warnings
 
 import numpy as np
-from _common import CpuMonitor, describe, threads, timed, torch_or_none
+from _common import (
+    CpuMonitor,
+    report_alternated,
+    threads,
+    timed,
+    torch_or_none,
+)
 from threadpoolctl import threadpool_info
 
 from sklearn_cnn import CNNClassifier
@@ -83,14 +89,7 @@ def main():
                 if torch is not None:
                     times["pytorch"].append(timed(lambda: torch_epoch(
                         torch, model, optimizer, X_t, y_t, 16, rng)))
-            print(f"== {n_threads} thread(s), training epoch")
-            for name, values in times.items():
-                if values:
-                    print(f"  {name:12s} {describe(values)}")
-            if times["pytorch"]:
-                ratio = statistics.median(times["sklearn-cnn"]) / statistics.median(
-                    times["pytorch"])
-                print(f"  ratio ours / pytorch: {ratio:.3f}")
+            report_alternated(f"{n_threads} thread(s), training epoch", times)
             batchnorm_layer_timing(torch, n_threads)
     print(monitor.report())
 

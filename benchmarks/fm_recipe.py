@@ -28,8 +28,8 @@ import warnings
 import numpy as np
 from _common import (
     CpuMonitor,
-    describe,
     load_fashion_mnist_or_exit,
+    report_alternated,
     threads,
     timed,
     torch_or_none,
@@ -160,14 +160,8 @@ def speed(args, X, y):
                 times["sklearn-cnn"].append(timed(lambda: ours.partial_fit(X, y)))
                 if torch is not None:
                     times["pytorch"].append(timed(lambda: theirs.epoch(X_t, y_t)))
-            print(f"== {n_threads} thread(s), training epoch of {len(X)} images")
-            for name, values in times.items():
-                if values:
-                    print(f"  {name:12s} {describe(values)}")
-            if times["pytorch"]:
-                ratio = statistics.median(times["sklearn-cnn"]) / statistics.median(
-                    times["pytorch"])
-                print(f"  ratio ours / pytorch: {ratio:.3f}", flush=True)
+            report_alternated(
+                f"{n_threads} thread(s), training epoch of {len(X)} images", times)
     print(monitor.report())
 
 

@@ -10,14 +10,13 @@ the two at each thread count, medians and ratios are printed.
 """
 
 import argparse
-import statistics
 import warnings
 
 import numpy as np
 from _common import (
     CpuMonitor,
-    describe,
     load_fashion_mnist_or_exit,
+    report_alternated,
     threads,
     timed,
     torch_or_none,
@@ -102,14 +101,7 @@ def main():
                 if torch is not None:
                     times["pytorch"].append(timed(lambda: torch_epoch(
                         torch, model, optimizer, X_t, y_t, rng)))
-            print(f"== {n_threads} thread(s), training epoch")
-            for name, values in times.items():
-                if values:
-                    print(f"  {name:12s} {describe(values)}")
-            if times["pytorch"]:
-                ratio = statistics.median(times["sklearn-cnn"]) / statistics.median(
-                    times["pytorch"])
-                print(f"  ratio ours / pytorch: {ratio:.3f}")
+            report_alternated(f"{n_threads} thread(s), training epoch", times)
     print(monitor.report())
 
 

@@ -41,7 +41,6 @@ from .layers import as_layer_spec
 from .layers._base import (
     ACTIVATIONS,
     BuildContext,
-    nested_layer_params,
     replace_in_layers,
     spatial_dims_of,
 )
@@ -209,7 +208,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         """
         params = super().get_params(deep=deep)
         if deep and isinstance(self.conv_layers, (tuple, list)):
-            params.update(nested_layer_params("conv_layers", self.conv_layers))
+            params.update(nested_spec_params("conv_layers", self.conv_layers))
         if deep:
             params.update(nested_spec_params("augment", self.augment))
         return params

@@ -63,9 +63,10 @@ class Spec:
     def _check_field_names(self, changes):
         names = [field.name for field in dataclasses.fields(self)]
         for key in changes:
-            if key.partition("__")[0] not in names:
+            name = key.partition("__")[0]
+            if name not in names:
                 raise ValueError(
-                    f"{type(self).__name__} has no parameter {key!r}; its parameters "
+                    f"{type(self).__name__} has no parameter {name!r}; its parameters "
                     f"are {names}.")
 
 
@@ -93,23 +94,35 @@ def replace_nested(value, changes, owner):
         raise ValueError(
             f"{owner} is {value!r}: set {owner} to a specification (or a tuple of "
             f"them) before setting {owner}__{next(iter(changes))}.")
-    entries = list(value)
+    return replace_in_tuple(value, changes, owner, _as_spec, "entries")
+
+
+def _as_spec(entry, location):
+    if not isinstance(entry, Spec):
+        raise ValueError(f"{location} is {entry!r}, which has no fields to set.")
+    return entry
+
+
+def replace_in_tuple(entries, changes, owner, as_spec, noun):
+    """Apply ``{"0": new entry, "1__field": v, ...}`` to a tuple; an entry
+    whose fields change goes through ``as_spec(entry, location)`` first
+    (layers turn shorthands such as ``32`` into specs there).  Returns a new
+    tuple; ``noun`` names the entries in error messages."""
+    entries = list(entries)
     by_index = {}
     for key, new in changes.items():
         index, _, rest = key.partition("__")
         if not (index.isdigit() and int(index) < len(entries)):
             raise ValueError(
-                f"{owner}__{key}: {owner} has {len(entries)} entries, numbered 0 to "
+                f"{owner}__{key}: {owner} has {len(entries)} {noun}, numbered 0 to "
                 f"{len(entries) - 1}; {index!r} is not one of them.")
         by_index.setdefault(int(index), {})[rest] = new
     for index, sub_changes in sorted(by_index.items()):
         if "" in sub_changes:
             entries[index] = sub_changes.pop("")
         if sub_changes:
-            if not isinstance(entries[index], Spec):
-                raise ValueError(
-                    f"{owner}[{index}] is {entries[index]!r}, which has no fields to set.")
-            entries[index] = entries[index].replace(**sub_changes)
+            spec = as_spec(entries[index], f"{owner}[{index}]")
+            entries[index] = spec.replace(**sub_changes)
     return tuple(entries)
 
 
@@ -126,7 +139,7 @@ def check_real(value, name, low=None, high=None, low_closed=True, high_closed=Fa
         raise ValueError(f"{name} must be in {interval}, got {value!r}.")
 
 
-def check_int(value, name, minimum):
+def check_int(value, name, minimum=1):
     if not isinstance(value, Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}.")
     if value < minimum:

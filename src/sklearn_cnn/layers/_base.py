@@ -26,7 +26,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .._spec import Spec
+from .._spec import Spec, nested_spec_params, replace_in_tuple
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "logistic": 4}
@@ -70,7 +70,7 @@ class LayerSpec(Spec):
             value = getattr(self, field.name)
             params[field.name] = value
             if deep and _is_layer_sequence(value):
-                params.update(nested_layer_params(field.name, value))
+                params.update(nested_spec_params(field.name, value))
         return params
 
     def replace(self, **changes):
@@ -87,14 +87,10 @@ class LayerSpec(Spec):
         spec : LayerSpec
             The new specification, validated.
         """
-        names = [field.name for field in dataclasses.fields(self)]
+        self._check_field_names(changes)
         direct, nested = {}, {}
         for key, value in changes.items():
             name, _, rest = key.partition("__")
-            if name not in names:
-                raise ValueError(
-                    f"{type(self).__name__} has no parameter {name!r}; its "
-                    f"parameters are {names}.")
             if rest:
                 nested.setdefault(name, {})[rest] = value
             else:
@@ -134,18 +130,6 @@ def spatial_dims_of(specs):
     return next(iter(found), None)
 
 
-def nested_layer_params(prefix, entries):
-    """``{prefix}__{i}`` and ``{prefix}__{i}__{field}`` for a tuple of layers."""
-    params = {}
-    for index, entry in enumerate(entries):
-        key = f"{prefix}__{index}"
-        params[key] = entry
-        if isinstance(entry, LayerSpec):
-            for name, value in entry.get_params(deep=True).items():
-                params[f"{key}__{name}"] = value
-    return params
-
-
 def replace_in_layers(entries, changes, owner):
     """Apply ``{"0": spec, "1__filters": 64, ...}`` to a tuple of layers.
 
@@ -154,22 +138,7 @@ def replace_in_layers(entries, changes, owner):
     """
     from . import as_layer_spec  # the shorthand table lives with the exports
 
-    entries = list(entries)
-    by_index = {}
-    for key, value in changes.items():
-        index, _, rest = key.partition("__")
-        if not (index.isdigit() and int(index) < len(entries)):
-            raise ValueError(
-                f"{owner}__{key}: {owner} has {len(entries)} layers, numbered 0 to "
-                f"{len(entries) - 1}; {index!r} is not one of them.")
-        by_index.setdefault(int(index), {})[rest] = value
-    for index, sub_changes in sorted(by_index.items()):
-        if "" in sub_changes:
-            entries[index] = sub_changes.pop("")
-        if sub_changes:
-            spec = as_layer_spec(entries[index], f"{owner}[{index}]")
-            entries[index] = spec.replace(**sub_changes)
-    return tuple(entries)
+    return replace_in_tuple(entries, changes, owner, as_layer_spec, "layers")
 
 
 def as_layer_tuple(spec, owner):
@@ -196,13 +165,6 @@ def check_activation(value, owner, allow_none=True):
     if not (isinstance(value, str) and value in ACTIVATIONS):
         allowed = f"one of {ACTIVATIONS}" + (" or None" if allow_none else "")
         raise ValueError(f"{owner} activation must be {allowed}, got {value!r}.")
-
-
-def check_positive_int(value, name, minimum=1):
-    if not isinstance(value, Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
 
 
 def as_pair(value, name, minimum):

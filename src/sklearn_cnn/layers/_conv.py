@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels import _conv
+from .._spec import check_int
 from ._base import (
     ACTIVATION_CODES,
     Layer,
@@ -19,7 +20,6 @@ from ._base import (
     absorb_activation,
     as_pair,
     check_activation,
-    check_positive_int,
     register,
     require_feature_map,
     uniform_init,
@@ -80,7 +80,7 @@ class Conv2D(LayerSpec):
     spatial_dims = 2
 
     def __post_init__(self):
-        check_positive_int(self.filters, "Conv2D filters")
+        check_int(self.filters, "Conv2D filters")
         as_pair(self.kernel_size, "Conv2D kernel_size", 1)
         as_pair(self.stride, "Conv2D stride", 1)
         if not (isinstance(self.padding, str) and self.padding in ("same", "valid")):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels import _dense
+from .._spec import check_int
 from ._base import (
     ACTIVATION_CODES,
     Layer,
@@ -12,7 +13,6 @@ from ._base import (
     ParamInfo,
     absorb_activation,
     check_activation,
-    check_positive_int,
     register,
     uniform_init,
     zeros_init,
@@ -39,7 +39,7 @@ class Dense(LayerSpec):
     activation: object = None
 
     def __post_init__(self):
-        check_positive_int(self.units, "Dense units")
+        check_int(self.units, "Dense units")
         check_activation(self.activation, "Dense")
 
 

@@ -9,11 +9,11 @@ kernels, whose chunked im2col + GEMM already work along one row.
 
 from dataclasses import dataclass
 
+from .._spec import check_int
 from ._base import (
     LayerSpec,
     build_layer,
     check_activation,
-    check_positive_int,
     register,
 )
 from ._conv import Conv2D
@@ -54,13 +54,13 @@ class Conv1D(LayerSpec):
     spatial_dims = 1
 
     def __post_init__(self):
-        check_positive_int(self.filters, "Conv1D filters")
-        check_positive_int(self.kernel_size, "Conv1D kernel_size", 1)
-        check_positive_int(self.stride, "Conv1D stride", 1)
+        check_int(self.filters, "Conv1D filters")
+        check_int(self.kernel_size, "Conv1D kernel_size", 1)
+        check_int(self.stride, "Conv1D stride", 1)
         if not (isinstance(self.padding, str) and self.padding in ("same", "valid")):
-            check_positive_int(self.padding, "Conv1D padding ('same', 'valid' or an int)", 0)
+            check_int(self.padding, "Conv1D padding ('same', 'valid' or an int)", 0)
         check_activation(self.activation, "Conv1D")
-        check_positive_int(self.dilation, "Conv1D dilation", 1)
+        check_int(self.dilation, "Conv1D dilation", 1)
 
     def as_2d(self):
         padding = self.padding if isinstance(self.padding, str) else (0, self.padding)
@@ -85,9 +85,9 @@ class MaxPool1D(LayerSpec):
     spatial_dims = 1
 
     def __post_init__(self):
-        check_positive_int(self.pool_size, f"{type(self).__name__} pool_size", 1)
+        check_int(self.pool_size, f"{type(self).__name__} pool_size", 1)
         if self.stride is not None:
-            check_positive_int(self.stride, f"{type(self).__name__} stride", 1)
+            check_int(self.stride, f"{type(self).__name__} stride", 1)
 
     def as_2d(self):
         stride = None if self.stride is None else (1, self.stride)
