@@ -28,6 +28,13 @@ CASES = [
     # Padding wider than the kernel: whole windows fall in the zeros.
     ((3, 4, 2), Conv2D(3, 1, 1, 2)),
     ((2, 3, 1), Conv2D(2, (2, 1), 2, (3, 4))),
+    # 3x3, stride 1, >= 8 channels: Winograd F(2x2, 3x3), forward and, with
+    # >= 8 filters, input gradient; odd sizes leave partial tiles, padding
+    # 0 and 3 make the input gradient's padding 2 and -1.
+    ((7, 9, 8), Conv2D(9, 3, 1, "same")),
+    ((6, 5, 9), Conv2D(8, 3, 1, "valid")),
+    ((3, 4, 8), Conv2D(10, 3, 1, 3)),
+    ((5, 6, 8), Conv2D(3, 3, 1, "same")),
 ]
 IDS = [f"{'x'.join(map(str, s))}-{c.kernel_size}-{c.stride}-{c.padding}" for s, c in CASES]
 
@@ -75,13 +82,40 @@ def test_conv_matches_reference(shape, spec, n_samples, dtype, activation, rng,
     np.testing.assert_allclose(grad_b, exp_gb, **tolerance(dtype))
 
 
+WINOGRAD_CASES = [(shape, spec) for shape, spec in CASES if shape[2] >= 8]
+
+
+@pytest.mark.parametrize("shape, spec", WINOGRAD_CASES)
+def test_winograd_path_is_taken_and_agrees_with_im2col(shape, spec, rng):
+    # The reference test above checks the values; this one that the
+    # Winograd kernels really ran (their rounding differs from im2col's in
+    # float32) and that both paths agree to float32 precision.
+    x = rng.standard_normal((5, *shape)).astype(np.float32)
+    results = {}
+    for winograd in (True, False):
+        layer = make_layer(shape, spec, np.float32, np.random.default_rng(0),
+                           "relu", chunk=2)
+        layer.winograd = winograd
+        grad_output = np.random.default_rng(1).standard_normal(
+            (5, *layer.output_shape)).astype(np.float32)
+        results[winograd] = run_forward_backward(layer, x, grad_output, 2)
+        assert layer.winograd_back == (winograd and spec.filters >= 8)
+    (out, grad_input, *_), (out_ref, grad_input_ref, *_) = results[True], results[False]
+    assert not np.array_equal(out, out_ref)
+    np.testing.assert_allclose(out, out_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grad_input, grad_input_ref, rtol=1e-5, atol=1e-5)
+    if spec.filters >= 8:
+        assert not np.array_equal(grad_input, grad_input_ref)
+
+
 def test_conv_output_sizes():
     assert build(Conv2D(1, 3, 2, "same"), (7, 9, 1)).output_shape == (4, 5, 1)
     assert build(Conv2D(1, 3, 1, "valid"), (7, 9, 1)).output_shape == (5, 7, 1)
     assert build(Conv2D(2, 3, 2, 1), (8, 8, 1)).output_shape == (4, 4, 2)
 
 
-@pytest.mark.parametrize("shape, spec", CASES[:6] + CASES[9:11], ids=IDS[:6] + IDS[9:11])
+@pytest.mark.parametrize("shape, spec", CASES[:6] + CASES[9:11] + CASES[14:16],
+                         ids=IDS[:6] + IDS[9:11] + IDS[14:16])
 def test_conv_passes_the_shared_layer_checks(shape, spec):
     def oracle(x, params):
         layer = build(spec, shape)
@@ -104,11 +138,14 @@ def test_conv_first_layer_skips_input_gradient(rng):
     np.testing.assert_allclose(layer.grad_weights, expected_gw, rtol=1e-10)
 
 
-def test_conv_gradients_do_not_depend_on_thread_count(rng):
-    layer = make_layer((10, 10, 3), Conv2D(8), np.float32, rng, "relu", chunk=3)
-    x = rng.standard_normal((16, 10, 10, 3)).astype(np.float32)
+@pytest.mark.parametrize("channels", [3, 8])  # im2col, Winograd
+def test_conv_gradients_do_not_depend_on_thread_count(rng, channels):
+    layer = make_layer((10, 10, channels), Conv2D(8), np.float32, rng, "relu",
+                       chunk=3)
+    x = rng.standard_normal((16, 10, 10, channels)).astype(np.float32)
     grad_output = rng.standard_normal((16, 10, 10, 8)).astype(np.float32)
     results = [run_forward_backward(layer, x, grad_output, t) for t in (1, 2, 3, 4)]
+    assert layer.winograd_back == (channels == 8)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)

@@ -104,21 +104,26 @@ def test_activation_and_dropout_pass_the_shared_layer_checks():
     assert (layer.mask == 0).any() and (layer.mask > 1).any()
 
 
+@pytest.mark.parametrize("channels, filters", [(2, 3), (8, 9)],
+                         ids=["im2col", "winograd"])
 @pytest.mark.parametrize("pool", [MaxPool2D(2), MaxPool2D(3, 2)], ids=["2", "3-2"])
-def test_fused_block_passes_the_shared_layer_checks(pool):
+def test_fused_block_passes_the_shared_layer_checks(pool, channels, filters):
     """Conv2D + Activation + MaxPool2D runs as one fused kernel; the block
     matches the same layers run one by one."""
-    spec = Sequential((Conv2D(3, activation="identity"), Activation("tanh"), pool))
-    fused = build(spec, (7, 6, 2), fuse=True)
+    spec = Sequential((Conv2D(filters, activation="identity"), Activation("tanh"),
+                       pool))
+    shape = (7, 6, channels)
+    fused = build(spec, shape, fuse=True)
     assert len(fused.layers) == 1 and fused.layers[0].pool is not None
+    assert fused.layers[0].winograd == (channels >= 8)
 
     def unfused_forward(x, params):
-        layer = build(spec, (7, 6, 2), fuse=False)
+        layer = build(spec, shape, fuse=False)
         bind(layer, params, {})
         layer.allocate(x.shape[0], x.dtype, 1, training=False, needs_input_grad=False)
         return layer.forward(x, 1)
 
-    check_layer(spec, (7, 6, 2), oracle=unfused_forward, fuse=True)
+    check_layer(spec, shape, oracle=unfused_forward, fuse=True)
 
 
 def test_pool_larger_than_map_is_rejected():

@@ -50,6 +50,22 @@ from ._typedefs cimport intp_t, int32_t
 cdef enum:
     REDUCE_BLOCK = 4096
 
+cdef extern from "_winograd.h":
+    void winograd_weights_float(const float* w, intp_t cin, intp_t cout,
+                                float* u) noexcept nogil
+    void winograd_weights_double(const double* w, intp_t cin, intp_t cout,
+                                 double* u) noexcept nogil
+    void winograd_input_tile_float(const float** d, intp_t cin,
+                                   float* v) noexcept nogil
+    void winograd_input_tile_double(const double** d, intp_t cin,
+                                    double* v) noexcept nogil
+    void winograd_output_tile_float(const float* m, intp_t cout, float* y00,
+                                    float* y01, float* y10,
+                                    float* y11) noexcept nogil
+    void winograd_output_tile_double(const double* m, intp_t cout, double* y00,
+                                     double* y01, double* y10,
+                                     double* y11) noexcept nogil
+
 
 cdef inline void im2col_chunk(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, C)
@@ -254,17 +270,83 @@ cdef inline ConvGeometry make_geometry(
     return g
 
 
+cdef inline void winograd_chunk(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    const floating* transformed,  # IN: (16, C, OC), from winograd_weights
+    floating* scratch,            # see winograd_scratch_size
+    floating* y,                  # OUT: (n_samples * out_h * out_w, OC)
+) noexcept nogil:
+    """The 3x3, stride-1 convolution of a chunk by Winograd F(2x2, 3x3)
+    (``_winograd.h``): transform every 4x4 input tile, 16 GEMMs over all the
+    chunk's tiles at once, transform back.  Any padding, odd sizes included:
+    tile positions outside the input read zeros, outputs outside the map go
+    to spare rows."""
+    cdef intp_t tiles_h = (g.out_h + 1) // 2, tiles_w = (g.out_w + 1) // 2
+    cdef intp_t n_tiles = n_samples * tiles_h * tiles_w
+    cdef intp_t cin = g.channels, cout = g.out_channels
+    cdef floating* v = scratch                       # (tiles, 16, C)
+    cdef floating* m = v + 16 * n_tiles * cin        # (tiles, 16, OC)
+    cdef floating* zeros = m + 16 * n_tiles * cout   # (C,)
+    cdef floating* spare = zeros + cin               # (3, OC)
+    cdef const floating* d[16]
+    cdef floating* outs[4]
+    cdef intp_t n, ty, tx, i, j, ih, iw, oh, ow, xi, tile = 0
+    for j in range(cin):
+        zeros[j] = 0
+    for n in range(n_samples):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                for i in range(4):
+                    ih = 2 * ty + i - g.pad_top
+                    for j in range(4):
+                        iw = 2 * tx + j - g.pad_left
+                        if ih >= 0 and ih < g.height and iw >= 0 and iw < g.width:
+                            d[4 * i + j] = x + ((n * g.height + ih) * g.width + iw) * cin
+                        else:
+                            d[4 * i + j] = zeros
+                if floating is float:
+                    winograd_input_tile_float(d, cin, v + tile * 16 * cin)
+                else:
+                    winograd_input_tile_double(d, cin, v + tile * 16 * cin)
+                tile = tile + 1
+    for xi in range(16):
+        gemm_rowmajor(c'N', c'N', <int> n_tiles, <int> cout, <int> cin, <floating> 1,
+                      v + xi * cin, <int> (16 * cin), transformed + xi * cin * cout,
+                      <int> cout, <floating> 0, m + xi * cout, <int> (16 * cout))
+    tile = 0
+    for n in range(n_samples):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                for i in range(4):
+                    oh = 2 * ty + i // 2
+                    ow = 2 * tx + i % 2
+                    if oh < g.out_h and ow < g.out_w:
+                        outs[i] = y + ((n * g.out_h + oh) * g.out_w + ow) * cout
+                    else:  # i >= 1: the tile's first output is always inside
+                        outs[i] = spare + (i - 1) * cout
+                if floating is float:
+                    winograd_output_tile_float(m + tile * 16 * cout, cout, outs[0],
+                                               outs[1], outs[2], outs[3])
+                else:
+                    winograd_output_tile_double(m + tile * 16 * cout, cout, outs[0],
+                                                outs[1], outs[2], outs[3])
+                tile = tile + 1
+
+
 cdef inline void chunk_forward(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* weights, const floating* bias, int activation,
-    floating* cols,             # scratch: chunk rows * taps
+    floating* cols,             # scratch: chunk rows * taps (or Winograd's)
     floating* y,                # OUT: (n_samples * out_h * out_w, OC), activated
     const floating* scale,      # IN: (OC,) multiplier before the bias, or NULL
+    const floating* transformed,  # IN: Winograd weights, or NULL: im2col
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef intp_t i, o
     cdef const floating* chunk_cols = x
-    if g.taps_major:
+    if transformed != NULL:
+        winograd_chunk(g, x, n_samples, transformed, cols, y)
+    elif g.taps_major:
         im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
                           g.stride_h, g.stride_w, g.pad_top, g.pad_left,
                           g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
@@ -322,9 +404,11 @@ cdef inline void chunk_backward(
     floating* cols,             # scratch: chunk rows * taps
     bint compute_grad_input,
     floating* grad_input,       # OUT: (n_samples, H, W, C) if compute_grad_input
+    const floating* transformed_back,  # IN: Winograd weights for d input, or NULL
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
+    cdef ConvGeometry back
     if g.taps_major:
         taps_major_backward(g, x, n_samples, weights, dz, weight_partial, cols,
                             compute_grad_input, grad_input)
@@ -339,6 +423,15 @@ cdef inline void chunk_backward(
                   <floating> 1, chunk_cols, <int> g.taps, dz, <int> g.out_channels,
                   <floating> 0, weight_partial, <int> g.out_channels)
     if not compute_grad_input:
+        return
+    if transformed_back != NULL:
+        # d input is the 3x3 convolution of dz by the weights turned half a
+        # turn, with in and out channels swapped, padded by 2 - pad: Winograd
+        # again, into the free im2col buffer's space.
+        back = make_geometry(g.out_h, g.out_w, g.out_channels, g.height, g.width,
+                             g.channels, 3, 3, 1, 1, 2 - g.pad_top, 2 - g.pad_left,
+                             1, 1)
+        winograd_chunk(back, dz, n_samples, transformed_back, cols, grad_input)
         return
     if g.pointwise:
         # d input = dz @ weights^T, written straight into grad_input.
@@ -392,6 +485,38 @@ cdef const floating* _scale_pointer(const floating[::1] channel_scale):
     return &channel_scale[0]
 
 
+cdef const floating* _winograd_pointer(const floating[:, :, ::1] transformed):
+    """The optional Winograd weights of the forward kernels: given, chunks of
+    samples are convolved by Winograd F(2x2, 3x3) (``winograd_chunk``) instead
+    of im2col + GEMM.  Only for 3x3 kernels with stride 1 and no dilation,
+    and the caller's ``cols`` must hold ``winograd_scratch_size`` values;
+    blocks of one sample (rows or columns) keep im2col."""
+    if transformed is None:
+        return NULL
+    return &transformed[0, 0, 0]
+
+
+def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
+                          int out_channels):
+    """Values of ``cols`` per thread that ``winograd_chunk`` needs."""
+    cdef intp_t n_tiles = <intp_t> samples * ((out_h + 1) // 2) * ((out_w + 1) // 2)
+    return 16 * n_tiles * (channels + out_channels) + channels + 3 * out_channels
+
+
+def winograd_weights(
+    const floating[:, :, :, ::1] weights,   # IN: (3, 3, C, OC)
+    floating[:, :, ::1] transformed,        # OUT: (16, C, OC)
+):
+    """Winograd F(2x2, 3x3) weights, G g G^T per channel pair (``_winograd.h``)."""
+    with nogil:
+        if floating is float:
+            winograd_weights_float(&weights[0, 0, 0, 0], weights.shape[2],
+                                   weights.shape[3], &transformed[0, 0, 0])
+        else:
+            winograd_weights_double(&weights[0, 0, 0, 0], weights.shape[2],
+                                    weights.shape[3], &transformed[0, 0, 0])
+
+
 def conv2d_forward(
     const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
     const floating[:, ::1] weights,      # IN: (KH * KW * C, OC)
@@ -403,6 +528,7 @@ def conv2d_forward(
     int samples_per_chunk, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     int rows_per_block=0, int columns_per_block=0,
+    const floating[:, :, ::1] winograd_weights=None,  # IN: see _winograd_pointer
 ):
     """Convolution + bias + activation.
 
@@ -418,6 +544,7 @@ def conv2d_forward(
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
     cdef intp_t out_h = out.shape[1], out_w = out.shape[2], out_channels = out.shape[3]
     cdef const floating* scale = _scale_pointer(channel_scale)
+    cdef const floating* transformed = _winograd_pointer(winograd_weights)
     cdef ConvGeometry g = make_geometry(
         height, width, channels, out_h, out_w, out_channels,
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
@@ -448,7 +575,7 @@ def conv2d_forward(
                                       dilation_h, dilation_w)
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, row_start, 0, 0], scale)
+                              &out[n, row_start, 0, 0], scale, NULL)
             elif by_columns:
                 n = item // n_blocks
                 col_start = (item % n_blocks) * columns_per_block
@@ -460,13 +587,13 @@ def conv2d_forward(
                                       dilation_h, dilation_w)
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, 0, col_start, 0], scale)
+                              &out[n, 0, col_start, 0], scale, NULL)
             else:
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
                 chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
                               &bias[0], activation, &cols[threadid(), 0],
-                              &out[start, 0, 0, 0], scale)
+                              &out[start, 0, 0, 0], scale, transformed)
 
 
 def conv2d_backward(
@@ -484,8 +611,15 @@ def conv2d_backward(
     int pad_top, int pad_left, int dilation_h, int dilation_w,
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
+    const floating[:, :, ::1] winograd_back_weights=None,  # IN: see below
 ):
     """Gradients of a fused conv + bias + activation layer.
+
+    With ``winograd_back_weights`` (``winograd_weights`` of the weights
+    turned half a turn, channels swapped: (16, OC, C); 3x3 kernels, stride
+    1, no dilation) the input gradient is computed by Winograd F(2x2, 3x3);
+    ``cols`` must then also hold ``winograd_scratch_size(samples_per_chunk,
+    H, W, OC, C)`` values.
 
     The weight and bias gradients are sums over the batch (not means): the
     loss kernel already scaled d loss/d output.
@@ -502,6 +636,7 @@ def conv2d_backward(
     cdef floating* dz
     cdef double* bias_acc
     cdef floating* input_grad
+    cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -523,7 +658,7 @@ def conv2d_backward(
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
-                           compute_grad_input, input_grad)
+                           compute_grad_input, input_grad, transformed_back)
         reduce_partials(weight_partials, bias_partials, n_chunks, grad_weights,
                         grad_bias, n_threads)
 
@@ -541,6 +676,7 @@ def conv2d_maxpool_forward(
     int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
     int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
+    const floating[:, :, ::1] winograd_weights=None,  # IN: see _winograd_pointer
 ):
     """Convolution + bias + activation + max pooling; see the module notes.
 
@@ -570,6 +706,7 @@ def conv2d_maxpool_forward(
     cdef intp_t item, start, stop, n, ph_start, ph_stop, row_start, row_stop
     cdef floating* y
     cdef const floating* scale = _scale_pointer(channel_scale)
+    cdef const floating* transformed = _winograd_pointer(winograd_weights)
     if n_samples == 0:
         return
     with nogil:
@@ -587,7 +724,7 @@ def conv2d_maxpool_forward(
                                       pad_top - row_start * stride_h, pad_left,
                                       dilation_h, dilation_w)
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                              activation, &cols[threadid(), 0], y, scale)
+                              activation, &cols[threadid(), 0], y, scale, NULL)
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],
@@ -596,7 +733,8 @@ def conv2d_maxpool_forward(
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
                 chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                              &bias[0], activation, &cols[threadid(), 0], y, scale)
+                              &bias[0], activation, &cols[threadid(), 0], y, scale,
+                              transformed)
                 for n in range(start, stop):
                     max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
                                   pool_h, pool_w, pool_stride_h, pool_stride_w,
@@ -622,6 +760,7 @@ def conv2d_maxpool_backward(
     int pool_h, int pool_w, int pool_stride_h, int pool_stride_w,
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
+    const floating[:, :, ::1] winograd_back_weights=None,  # IN: see conv2d_backward
 ):
     """Gradients of the fused conv + activation + max-pool layer."""
     cdef intp_t n_samples = x.shape[0]
@@ -642,6 +781,7 @@ def conv2d_maxpool_backward(
     cdef const int32_t* where
     cdef double* bias_acc
     cdef floating* input_grad
+    cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -677,6 +817,6 @@ def conv2d_maxpool_backward(
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
-                           compute_grad_input, input_grad)
+                           compute_grad_input, input_grad, transformed_back)
         reduce_partials(weight_partials, bias_partials, n_chunks, grad_weights,
                         grad_bias, n_threads)
