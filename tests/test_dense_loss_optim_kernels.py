@@ -58,6 +58,14 @@ def test_activation_kernels(name, dtype, rng, n_threads):
     grad = np.ones_like(z)
     _activations.activation_backward(y, grad, ACTIVATION_CODES[name], n_threads)
     np.testing.assert_allclose(grad, derivative(y.astype(np.float64)), **tolerance(dtype))
+    # The residual blocks' end: activation(a + b), also in place.
+    a, b = z[:10001], (rng.standard_normal(10001) * 3).astype(dtype)
+    out = np.empty_like(a)
+    _activations.add_and_activate(a, b, out, ACTIVATION_CODES[name], n_threads)
+    expected = forward(a.astype(np.float64) + b)
+    np.testing.assert_allclose(out, expected, **tolerance(dtype))
+    _activations.add_and_activate(a, b, b, ACTIVATION_CODES[name], n_threads)
+    np.testing.assert_array_equal(b, out)
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])

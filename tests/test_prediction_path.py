@@ -125,3 +125,31 @@ def test_predicting_in_another_dtype_sees_partial_fit_updates(with_batchnorm, rn
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, clf.predict_proba(X[:5]), rtol=1e-4, atol=1e-6)
     assert all(key[1] == np.float64 for key in _network_pool._pools.get(clf, {}))
+
+
+@pytest.mark.parametrize("image_shape, conv_layers, dtype, expected", [
+    # Largest map 28x28x16 = 50 KB in float32: 41 samples fill 2 MiB.
+    ((28, 28), (Conv2D(16),), np.float32, 41),
+    ((28, 28), (Conv2D(16),), np.float64, 20),
+    # Small maps: at most 256 per batch; huge ones: at least 16.
+    ((6, 6), (Conv2D(4),), np.float32, 256),
+    ((128, 128), (Conv2D(64),), np.float32, 16),
+])
+def test_predict_batches_fit_the_largest_feature_map(image_shape, conv_layers, dtype,
+                                                     expected, rng):
+    from sklearn_cnn._base import _predict_batch_size
+
+    n_pixels = image_shape[0] * image_shape[1]
+    clf = CNNClassifier((), conv_layers=conv_layers, image_shape=image_shape,
+                        max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(rng.rand(4, n_pixels).astype(dtype), [0, 1, 0, 1])
+    network = clf._build_network(clf.n_outputs_, clf.image_shape_)
+    assert _predict_batch_size(network, dtype) == expected
+    # predict runs in those batches, and agrees with one sample at a time.
+    X = rng.rand(expected + 3, n_pixels).astype(dtype)
+    proba = clf.predict_proba(X)
+    (key,) = _network_pool._pools[clf]
+    assert _network_pool._pools[clf][key][0].batch_size == expected
+    np.testing.assert_allclose(proba[-3:], clf.predict_proba(X[-3:]), rtol=1e-5)

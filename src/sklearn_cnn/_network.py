@@ -113,6 +113,8 @@ class Network:
     # ------------------------------------------------------------ computing
 
     def allocate(self, batch_size, dtype, n_threads, training):
+        """Buffers for batches of up to ``batch_size`` samples."""
+        self.batch_size = batch_size
         for index, layer in enumerate(self.layers):
             layer.allocate(batch_size, dtype, n_threads, training,
                            needs_input_grad=index > 0)

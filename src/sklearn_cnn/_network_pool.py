@@ -9,7 +9,7 @@ single-image prediction, so fitted models keep built networks for reuse.
   predict (a scikit-learn check) and whose pickle must stay small: the pool
   lives in a module-level ``WeakKeyDictionary`` that forgets dead estimators.
 * A network is keyed on the identity of the parameter arrays it is bound to
-  (and dtype, threads, batch capacity): a new fit makes new arrays, hence new
+  (and dtype and threads): a new fit makes new arrays, hence new
   networks, while in-place updates (partial_fit) are seen through the binding.
   The pool holds the arrays, so an id cannot be reused while it is cached.
 """

@@ -506,8 +506,15 @@ def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
 def winograd_weights(
     const floating[:, :, :, ::1] weights,   # IN: (3, 3, C, OC)
     floating[:, :, ::1] transformed,        # OUT: (16, C, OC)
+    const floating[::1] channel_scale=None,  # IN: (OC,) see below
 ):
-    """Winograd F(2x2, 3x3) weights, G g G^T per channel pair (``_winograd.h``)."""
+    """Winograd F(2x2, 3x3) weights, G g G^T per channel pair (``_winograd.h``).
+
+    With ``channel_scale`` each output channel's weights are multiplied by
+    it (the transform is linear): the forward kernels then need no
+    ``channel_scale`` pass over their output.
+    """
+    cdef intp_t position, c, o
     with nogil:
         if floating is float:
             winograd_weights_float(&weights[0, 0, 0, 0], weights.shape[2],
@@ -515,6 +522,11 @@ def winograd_weights(
         else:
             winograd_weights_double(&weights[0, 0, 0, 0], weights.shape[2],
                                     weights.shape[3], &transformed[0, 0, 0])
+        if channel_scale is not None:
+            for position in range(16):
+                for c in range(transformed.shape[1]):
+                    for o in range(transformed.shape[2]):
+                        transformed[position, c, o] *= channel_scale[o]
 
 
 def conv2d_forward(

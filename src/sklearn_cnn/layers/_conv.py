@@ -46,8 +46,16 @@ MIN_BLOCK_COLUMNS = 256
 # 3x3, stride-1, undilated convolutions with at least this many input
 # channels run by Winograd F(2x2, 3x3) (2.25x fewer FLOPs than im2col +
 # GEMM) when they convolve whole samples.  With fewer channels the 16 GEMMs
-# are too thin to pay for the transforms.
+# are too thin to pay for the transforms (1 thread, 28x28, ms per 10k images,
+# im2col / Winograd: 3->32 173 / 260, 4->32 185 / 251, 8->16 207 / 168,
+# 16->16 347 / 258; 32->64 at 14x14 385 / 205).
 WINOGRAD_MIN_CHANNELS = 8
+# Winograd's scratch per chunk (transformed tiles and GEMM outputs) is kept
+# under this many values, 1 MiB in float32: measured on 128 images (1
+# thread), 64->64 channels at 14x14 took 370-378 ms per 10k images with
+# chunks of 0.4-1.6 MiB and 556 ms from 2.4 MiB on; 64->64 at 7x7, 111-114
+# ms up to 0.8 MiB and 160 at 2.6 MiB.
+WINOGRAD_CHUNK_VALUES = 256 * 1024
 
 
 @dataclass(frozen=True, repr=False)
@@ -147,6 +155,14 @@ class ConvLayer(Layer):
                          and (self.stride_h, self.stride_w) == (1, 1)
                          and (self.dilation_h, self.dilation_w) == (1, 1)
                          and channels >= WINOGRAD_MIN_CHANNELS)
+        if self.winograd:
+            # Scratch per sample, forward or input gradient (2x2 tiles of
+            # the output, or of the input).
+            tiles = max(-(-out_h // 2) * -(-out_w // 2),
+                        -(-height // 2) * -(-width // 2))
+            per_sample = 16 * tiles * (channels + spec.filters)
+            self.samples_per_chunk = max(1, min(
+                self.samples_per_chunk, WINOGRAD_CHUNK_VALUES // per_sample))
         self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
         self.pool = None
         # In predict, a BatchNormalization right after the convolution is
@@ -248,13 +264,14 @@ class ConvLayer(Layer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def _winograd_weights(self, few):
-        """The Winograd transform of the weights as they are now, or None
-        where the kernel convolves by im2col (blocks of one sample: the
-        transform would cost more than it saves)."""
+    def _winograd_weights(self, few, multiplier):
+        """The Winograd transform of the weights as they are now (times the
+        folded BatchNormalization's multiplier), or None where the kernel
+        convolves by im2col (blocks of one sample: the transform would cost
+        more than it saves)."""
         if not self.winograd or few:
             return None
-        _conv.winograd_weights(self.weights, self.winograd_weights)
+        _conv.winograd_weights(self.weights, self.winograd_weights, multiplier)
         return self.winograd_weights
 
     def forward(self, x, n_threads):
@@ -264,7 +281,9 @@ class ConvLayer(Layer):
         multiplier, bias = self._epilogue()
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
-        winograd_weights = self._winograd_weights(few)
+        winograd_weights = self._winograd_weights(few, multiplier)
+        if winograd_weights is not None:
+            multiplier = None  # in the transformed weights
         if self.pool:
             pool = self.pool
             rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0

@@ -126,8 +126,8 @@ class ResidualLayer(Layer):
         shortcut = x
         for layer in self.shortcut:
             shortcut = layer.forward(shortcut, n_threads)
-        np.add(block, shortcut.reshape(block.shape), out=out)
-        _activations.activation_forward(out.reshape(-1), self.activation_code, n_threads)
+        _activations.add_and_activate(block.reshape(-1), shortcut.reshape(-1),
+                                      out.reshape(-1), self.activation_code, n_threads)
         return out
 
     def export_onnx(self, graph, x, input_shape):
