@@ -14,10 +14,10 @@
  * additions and halvings, done here with channels innermost (NHWC), where
  * gcc vectorises them without -march flags.
  *
- * Layouts: weights (3, 3, cin, cout); transformed weights (16, cin, cout);
- * a transformed input tile (16, cin); a GEMM output tile (16, cout).  The
- * pointer arguments never overlap: every output position of a tile gets its
- * own row (positions outside the map point to distinct spare rows).
+ * Layouts: weights (3, 3, cin, cout); transformed weights 16 planes of
+ * (cin, cout), u_plane values apart; a transformed input tile (16, cin); a
+ * GEMM output tile (16, cout).  The pointer arguments never overlap: every
+ * output position of a tile gets its own row (positions outside the map point to distinct spare rows).
  *
  * The rows of one tile are cin (cout) values apart, which gcc cannot prove
  * to be at least a vector wide: without `GCC ivdep` it leaves these loops
@@ -36,10 +36,12 @@
 #endif
 
 #define SKLEARN_CNN_DEFINE_WINOGRAD(SUFFIX, TYPE)                                \
-    /* u = G g G^T for every (in, out) channel pair. */                          \
+    /* u = G g G^T for every (in, out) channel pair, times scale[o] unless   \
+     * scale is NULL (a folded BatchNormalization's multiplier).  u's 16       \
+     * planes lie u_plane >= cin * cout values apart: see winograd_plane. */   \
     static inline void winograd_weights_##SUFFIX(                               \
             const TYPE *restrict w, ptrdiff_t cin, ptrdiff_t cout,               \
-            TYPE *restrict u) {                                                  \
+            const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane) {   \
         const ptrdiff_t plane = cin * cout;                                      \
         const TYPE half = (TYPE)0.5;                                             \
         for (ptrdiff_t c = 0; c < cin; ++c) {                                    \
@@ -58,15 +60,23 @@
                     t[3][j] = g2;                                                \
                 }                                                                \
                 for (int i = 0; i < 4; ++i) {                                    \
-                    dst[(4 * i) * plane + o] = t[i][0];                          \
-                    dst[(4 * i + 1) * plane + o] =                               \
+                    dst[(4 * i) * u_plane + o] = t[i][0];                        \
+                    dst[(4 * i + 1) * u_plane + o] =                             \
                         (t[i][0] + t[i][1] + t[i][2]) * half;                    \
-                    dst[(4 * i + 2) * plane + o] =                               \
+                    dst[(4 * i + 2) * u_plane + o] =                             \
                         (t[i][0] - t[i][1] + t[i][2]) * half;                    \
-                    dst[(4 * i + 3) * plane + o] = t[i][2];                      \
+                    dst[(4 * i + 3) * u_plane + o] = t[i][2];                    \
                 }                                                                \
             }                                                                    \
         }                                                                        \
+        if (scale == NULL)                                                       \
+            return;                                                              \
+        for (int k = 0; k < 16; ++k)                                             \
+            for (ptrdiff_t c = 0; c < cin; ++c) {                                \
+                TYPE *restrict row = u + k * u_plane + c * cout;                 \
+                for (ptrdiff_t o = 0; o < cout; ++o)                             \
+                    row[o] *= scale[o];                                          \
+            }                                                                    \
     }                                                                            \
                                                                                  \
     /* v = B^T d B; d[4 * i + j] holds the cin channels of tile position         \

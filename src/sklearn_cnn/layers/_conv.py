@@ -34,9 +34,10 @@ TARGET_CHUNK_ROWS = 1024
 # Predicting fewer samples than this, a convolution (fused with max-pool or
 # not) splits each image into ROW_BLOCKS blocks of rows, so that all threads
 # work on one image (latency).  Both numbers are constants: no dependence on
-# threads.
+# threads.  FM-LeNet's conv 32->64 + pool on one image (Winograd), 1 / 2
+# threads: 28 / 21 us in 4 blocks, 30 / 22 in 8, 28 / 29 in 1.
 ROW_SPLIT_MAX_SAMPLES = 4
-ROW_BLOCKS = 8
+ROW_BLOCKS = 4
 # Maps of one row (series) split into blocks of columns, at least this many:
 # narrower blocks make GEMMs too thin (measured on the FCN with one OSULeaf
 # series of 427 steps: blocks of 54 columns cost 1600 us on 1 thread and 851
@@ -239,7 +240,8 @@ class ConvLayer(Layer):
         scratch = chunk_rows * self.taps
         height, width, channels = self.input_shape
         if self.winograd:
-            self.winograd_weights = np.empty((16, channels, self.filters), dtype)
+            self.winograd_weights = np.empty(
+                _conv.winograd_weights_shape(channels, self.filters), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, out_h, out_w, channels, self.filters))
         # The input gradient, a convolution of the output gradient, by
@@ -247,7 +249,8 @@ class ConvLayer(Layer):
         self.winograd_back = (self.winograd and self.needs_input_grad
                               and self.filters >= WINOGRAD_MIN_CHANNELS)
         if self.winograd_back:
-            self.winograd_back_weights = np.empty((16, self.filters, channels), dtype)
+            self.winograd_back_weights = np.empty(
+                _conv.winograd_weights_shape(self.filters, channels), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, height, width, self.filters, channels))
         self.cols = np.empty((n_threads, scratch), dtype=dtype)
@@ -264,12 +267,12 @@ class ConvLayer(Layer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def _winograd_weights(self, few, multiplier):
+    def _winograd_weights(self, multiplier):
         """The Winograd transform of the weights as they are now (times the
-        folded BatchNormalization's multiplier), or None where the kernel
-        convolves by im2col (blocks of one sample: the transform would cost
-        more than it saves)."""
-        if not self.winograd or few:
+        folded BatchNormalization's multiplier), or None for im2col.  About
+        2-5 us for 32 -> 64 channels, computed at each forward so that it
+        never goes stale when training resumes."""
+        if not self.winograd:
             return None
         _conv.winograd_weights(self.weights, self.winograd_weights, multiplier)
         return self.winograd_weights
@@ -281,7 +284,7 @@ class ConvLayer(Layer):
         multiplier, bias = self._epilogue()
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
-        winograd_weights = self._winograd_weights(few, multiplier)
+        winograd_weights = self._winograd_weights(multiplier)
         if winograd_weights is not None:
             multiplier = None  # in the transformed weights
         if self.pool:
