@@ -89,7 +89,8 @@ WINOGRAD_CASES = [(shape, spec) for shape, spec in CASES if shape[2] >= 8]
 def test_winograd_path_is_taken_and_agrees_with_im2col(shape, spec, rng):
     # The reference test above checks the values; this one that the
     # Winograd kernels really ran (their rounding differs from im2col's in
-    # float32) and that both paths agree to float32 precision.
+    # float32: output, input gradient, weight gradient) and that both paths
+    # agree to float32 precision.
     x = rng.standard_normal((5, *shape)).astype(np.float32)
     results = {}
     for winograd in (True, False):
@@ -100,10 +101,14 @@ def test_winograd_path_is_taken_and_agrees_with_im2col(shape, spec, rng):
             (5, *layer.output_shape)).astype(np.float32)
         results[winograd] = run_forward_backward(layer, x, grad_output, 2)
         assert layer.winograd_back == (winograd and spec.filters >= 8)
-    (out, grad_input, *_), (out_ref, grad_input_ref, *_) = results[True], results[False]
+    (out, grad_input, grad_w, grad_b), (out_ref, grad_input_ref, grad_w_ref,
+                                        grad_b_ref) = results[True], results[False]
     assert not np.array_equal(out, out_ref)
+    assert not np.array_equal(grad_w, grad_w_ref)
     np.testing.assert_allclose(out, out_ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(grad_input, grad_input_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grad_w, grad_w_ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(grad_b, grad_b_ref)
     if spec.filters >= 8:
         assert not np.array_equal(grad_input, grad_input_ref)
 

@@ -67,6 +67,16 @@ cdef extern from "_winograd.h":
     void winograd_output_tile_double(const double* m, intp_t cout, double* y00,
                                      double* y01, double* y10,
                                      double* y11) noexcept nogil
+    void winograd_grad_output_tile_float(const float* dy00, const float* dy01,
+                                         const float* dy10, const float* dy11,
+                                         intp_t cout, float* dm) noexcept nogil
+    void winograd_grad_output_tile_double(const double* dy00, const double* dy01,
+                                          const double* dy10, const double* dy11,
+                                          intp_t cout, double* dm) noexcept nogil
+    void winograd_weight_grad_float(const float* du, intp_t cin, intp_t cout,
+                                    intp_t u_plane, float* dw) noexcept nogil
+    void winograd_weight_grad_double(const double* du, intp_t cin, intp_t cout,
+                                     intp_t u_plane, double* dw) noexcept nogil
 
 
 cdef inline void im2col_chunk(
@@ -282,6 +292,81 @@ cdef inline intp_t winograd_plane(intp_t cin, intp_t cout) noexcept nogil:
     return cin * cout + 16
 
 
+cdef inline void winograd_transform_input(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    floating* v,        # OUT: (tiles, 16, C), the tiles of the output in order
+    floating* zeros,    # scratch: (C,), zeroed here
+) noexcept nogil:
+    """B^T d B for every 4x4 input tile of the chunk's 2x2 output tiles."""
+    cdef intp_t tiles_h = (g.out_h + 1) // 2, tiles_w = (g.out_w + 1) // 2
+    cdef intp_t cin = g.channels
+    cdef const floating* d[16]
+    cdef intp_t n, ty, tx, i, j, ih, iw, tile = 0
+    for j in range(cin):
+        zeros[j] = 0
+    for n in range(n_samples):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                for i in range(4):
+                    ih = 2 * ty + i - g.pad_top
+                    for j in range(4):
+                        iw = 2 * tx + j - g.pad_left
+                        if ih >= 0 and ih < g.height and iw >= 0 and iw < g.width:
+                            d[4 * i + j] = x + ((n * g.height + ih) * g.width + iw) * cin
+                        else:
+                            d[4 * i + j] = zeros
+                if floating is float:
+                    winograd_input_tile_float(d, cin, v + tile * 16 * cin)
+                else:
+                    winograd_input_tile_double(d, cin, v + tile * 16 * cin)
+                tile = tile + 1
+
+
+cdef inline void winograd_weight_grad_chunk(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    const floating* dz,     # IN: d loss/d pre-activation, (rows, OC)
+    floating* du,           # OUT: d loss/d transformed weights, 16 padded planes
+    floating* scratch,      # see winograd_scratch_size
+) noexcept nogil:
+    """This chunk's share of the weight gradient in the Winograd domain:
+    du[xi] = V[xi]^T @ (A dY A^T)[xi] over the chunk's tiles (16 GEMMs), with
+    V the forward's transformed input; ``winograd_weight_grad`` maps the sum
+    over chunks back to the 3x3 weights.  No im2col at all."""
+    cdef intp_t tiles_h = (g.out_h + 1) // 2, tiles_w = (g.out_w + 1) // 2
+    cdef intp_t n_tiles = n_samples * tiles_h * tiles_w
+    cdef intp_t cin = g.channels, cout = g.out_channels
+    cdef intp_t plane = winograd_plane(cin, cout)
+    cdef floating* v = scratch                       # (tiles, 16, C)
+    cdef floating* dm = v + 16 * n_tiles * cin       # (tiles, 16, OC)
+    cdef floating* zeros = dm + 16 * n_tiles * cout  # (max(C, OC),)
+    cdef const floating* dy[4]
+    cdef intp_t n, ty, tx, i, oh, ow, xi, tile = 0
+    winograd_transform_input(g, x, n_samples, v, zeros)
+    for i in range(cout):
+        zeros[i] = 0
+    for n in range(n_samples):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                for i in range(4):
+                    oh = 2 * ty + i // 2
+                    ow = 2 * tx + i % 2
+                    if oh < g.out_h and ow < g.out_w:
+                        dy[i] = dz + ((n * g.out_h + oh) * g.out_w + ow) * cout
+                    else:
+                        dy[i] = zeros
+                if floating is float:
+                    winograd_grad_output_tile_float(dy[0], dy[1], dy[2], dy[3], cout,
+                                                    dm + tile * 16 * cout)
+                else:
+                    winograd_grad_output_tile_double(dy[0], dy[1], dy[2], dy[3], cout,
+                                                     dm + tile * 16 * cout)
+                tile = tile + 1
+    for xi in range(16):
+        gemm_rowmajor(c'T', c'N', <int> cin, <int> cout, <int> n_tiles, <floating> 1,
+                      v + xi * cin, <int> (16 * cin), dm + xi * cout, <int> (16 * cout),
+                      <floating> 0, du + xi * plane, <int> cout)
+
+
 cdef inline void winograd_chunk(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* transformed,  # IN: from winograd_weights, (16, plane)
@@ -301,27 +386,9 @@ cdef inline void winograd_chunk(
     cdef floating* m = v + 16 * n_tiles * cin        # (tiles, 16, OC)
     cdef floating* zeros = m + 16 * n_tiles * cout   # (C,)
     cdef floating* spare = zeros + cin               # (3, OC)
-    cdef const floating* d[16]
     cdef floating* outs[4]
-    cdef intp_t n, ty, tx, i, j, ih, iw, oh, ow, xi, tile = 0
-    for j in range(cin):
-        zeros[j] = 0
-    for n in range(n_samples):
-        for ty in range(tiles_h):
-            for tx in range(tiles_w):
-                for i in range(4):
-                    ih = 2 * ty + i - g.pad_top
-                    for j in range(4):
-                        iw = 2 * tx + j - g.pad_left
-                        if ih >= 0 and ih < g.height and iw >= 0 and iw < g.width:
-                            d[4 * i + j] = x + ((n * g.height + ih) * g.width + iw) * cin
-                        else:
-                            d[4 * i + j] = zeros
-                if floating is float:
-                    winograd_input_tile_float(d, cin, v + tile * 16 * cin)
-                else:
-                    winograd_input_tile_double(d, cin, v + tile * 16 * cin)
-                tile = tile + 1
+    cdef intp_t n, ty, tx, i, oh, ow, xi, tile = 0
+    winograd_transform_input(g, x, n_samples, v, zeros)
     for xi in range(16):
         gemm_rowmajor(c'N', c'N', <int> n_tiles, <int> cout, <int> cin, <floating> 1,
                       v + xi * cin, <int> (16 * cin), transformed + xi * plane,
@@ -418,6 +485,7 @@ cdef inline void chunk_backward(
     bint compute_grad_input,
     floating* grad_input,       # OUT: (n_samples, H, W, C) if compute_grad_input
     const floating* transformed_back,  # IN: Winograd weights for d input, or NULL
+    bint winograd_grad,         # weight_partial in the Winograd domain (see there)
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
@@ -426,15 +494,18 @@ cdef inline void chunk_backward(
         taps_major_backward(g, x, n_samples, weights, dz, weight_partial, cols,
                             compute_grad_input, grad_input)
         return
-    if not g.pointwise:
-        im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
-                     g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
-                     g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
-        chunk_cols = cols
-    # weight_partial = cols^T @ dz
-    gemm_rowmajor(c'T', c'N', <int> g.taps, <int> g.out_channels, <int> rows,
-                  <floating> 1, chunk_cols, <int> g.taps, dz, <int> g.out_channels,
-                  <floating> 0, weight_partial, <int> g.out_channels)
+    if winograd_grad:
+        winograd_weight_grad_chunk(g, x, n_samples, dz, weight_partial, cols)
+    else:
+        if not g.pointwise:
+            im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
+                         g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                         g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
+            chunk_cols = cols
+        # weight_partial = cols^T @ dz
+        gemm_rowmajor(c'T', c'N', <int> g.taps, <int> g.out_channels, <int> rows,
+                      <floating> 1, chunk_cols, <int> g.taps, dz, <int> g.out_channels,
+                      <floating> 0, weight_partial, <int> g.out_channels)
     if not compute_grad_input:
         return
     if transformed_back != NULL:
@@ -464,15 +535,14 @@ cdef inline void chunk_backward(
 
 cdef inline void reduce_partials(
     floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
-    intp_t n_chunks, floating[:, ::1] grad_weights, floating[::1] grad_bias,
+    intp_t n_chunks, floating* flat_grad, intp_t n_weights, floating[::1] grad_bias,
     int n_threads,
 ) noexcept nogil:
-    """Sum the chunks' shares in chunk order: independent of the thread count."""
-    cdef intp_t n_weights = grad_weights.shape[0] * grad_weights.shape[1]
-    cdef intp_t out_channels = grad_weights.shape[1]
+    """Sum the chunks' shares in chunk order: independent of the thread count.
+    ``flat_grad`` gets the first ``n_weights`` values of each chunk's row."""
+    cdef intp_t out_channels = grad_bias.shape[0]
     cdef intp_t n_blocks = (n_weights + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     cdef intp_t block, e, chunk, o
-    cdef floating* flat_grad = &grad_weights[0, 0]
     cdef floating weight_total
     cdef double total
     for block in prange(n_blocks, schedule="static", num_threads=n_threads):
@@ -486,6 +556,28 @@ cdef inline void reduce_partials(
         for chunk in range(n_chunks):
             total = total + bias_partials[chunk, o]
         grad_bias[o] = <floating> total
+
+
+cdef inline void finish_weight_grad(
+    floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
+    intp_t n_chunks, floating[:, ::1] grad_weights, floating[::1] grad_bias,
+    floating[:, ::1] winograd_grad, int n_threads,
+) noexcept nogil:
+    """Reduce the chunks' shares into grad_weights, through the Winograd
+    domain (16 padded planes in ``winograd_grad``) if the chunks used it."""
+    cdef intp_t cin = grad_weights.shape[0] // 9, cout = grad_weights.shape[1]
+    if winograd_grad is None:
+        reduce_partials(weight_partials, bias_partials, n_chunks, &grad_weights[0, 0],
+                        grad_weights.shape[0] * cout, grad_bias, n_threads)
+        return
+    reduce_partials(weight_partials, bias_partials, n_chunks, &winograd_grad[0, 0],
+                    16 * winograd_plane(cin, cout), grad_bias, n_threads)
+    if floating is float:
+        winograd_weight_grad_float(&winograd_grad[0, 0], cin, cout,
+                                   winograd_plane(cin, cout), &grad_weights[0, 0])
+    else:
+        winograd_weight_grad_double(&winograd_grad[0, 0], cin, cout,
+                                    winograd_plane(cin, cout), &grad_weights[0, 0])
 
 
 cdef const floating* _scale_pointer(const floating[::1] channel_scale):
@@ -640,6 +732,7 @@ def conv2d_backward(
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
     const floating[:, ::1] winograd_back_weights=None,  # IN: see below
+    floating[:, ::1] winograd_weight_grad=None,       # scratch: see below
 ):
     """Gradients of a fused conv + bias + activation layer.
 
@@ -647,7 +740,10 @@ def conv2d_backward(
     turned half a turn, channels swapped; 3x3 kernels, stride
     1, no dilation) the input gradient is computed by Winograd F(2x2, 3x3);
     ``cols`` must then also hold ``winograd_scratch_size(samples_per_chunk,
-    H, W, OC, C)`` values.
+    H, W, OC, C)`` values.  With ``winograd_weight_grad``
+    (``winograd_weights_shape(C, OC)``; same conditions) the weight
+    gradient is computed in the Winograd domain too (no im2col), and
+    ``weight_partials`` must have ``16 * winograd_weights_shape[1]`` columns.
 
     The weight and bias gradients are sums over the batch (not means): the
     loss kernel already scaled d loss/d output.
@@ -686,9 +782,10 @@ def conv2d_backward(
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
-                           compute_grad_input, input_grad, transformed_back)
-        reduce_partials(weight_partials, bias_partials, n_chunks, grad_weights,
-                        grad_bias, n_threads)
+                           compute_grad_input, input_grad, transformed_back,
+                           winograd_weight_grad is not None)
+        finish_weight_grad(weight_partials, bias_partials, n_chunks, grad_weights,
+                           grad_bias, winograd_weight_grad, n_threads)
 
 
 def conv2d_maxpool_forward(
@@ -790,6 +887,7 @@ def conv2d_maxpool_backward(
     int samples_per_chunk, int activation, bint compute_grad_input,
     int n_threads,
     const floating[:, ::1] winograd_back_weights=None,  # IN: see conv2d_backward
+    floating[:, ::1] winograd_weight_grad=None,       # scratch: see conv2d_backward
 ):
     """Gradients of the fused conv + activation + max-pool layer."""
     cdef intp_t n_samples = x.shape[0]
@@ -846,6 +944,7 @@ def conv2d_maxpool_backward(
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
-                           compute_grad_input, input_grad, transformed_back)
-        reduce_partials(weight_partials, bias_partials, n_chunks, grad_weights,
-                        grad_bias, n_threads)
+                           compute_grad_input, input_grad, transformed_back,
+                           winograd_weight_grad is not None)
+        finish_weight_grad(weight_partials, bias_partials, n_chunks, grad_weights,
+                           grad_bias, winograd_weight_grad, n_threads)

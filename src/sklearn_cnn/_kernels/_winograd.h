@@ -135,7 +135,80 @@
         }                                                                        \
     }
 
+/* The weight gradient, by the same transforms (Y = A^T (U * V) A):
+ *     dL/dU = V * (A dY A^T)  summed over tiles (16 GEMMs),
+ *     dL/dg = G^T (dL/dU) G. */
+#define SKLEARN_CNN_DEFINE_WINOGRAD_GRAD(SUFFIX, TYPE)                           \
+    /* dm = A dy A^T: the 4x4 image of a tile's 2x2 output gradient; dy00,    \
+     * dy01 (first row), dy10, dy11 point to zeros outside the map. */          \
+    static inline void winograd_grad_output_tile_##SUFFIX(                      \
+            const TYPE *restrict dy00, const TYPE *restrict dy01,                \
+            const TYPE *restrict dy10, const TYPE *restrict dy11,                \
+            ptrdiff_t cout, TYPE *restrict dm) {                                 \
+        SKLEARN_CNN_IVDEP                                                        \
+        for (ptrdiff_t o = 0; o < cout; ++o) {                                   \
+            TYPE a = dy00[o], b = dy01[o], c = dy10[o], d = dy11[o];             \
+            /* Rows of A dy (4 x 2): (a, b), (a + c, b + d), (a - c, b - d),     \
+             * (-c, -d); each row (p, q) becomes (p, p + q, p - q, -q). */       \
+            TYPE p1 = a + c, q1 = b + d, p2 = a - c, q2 = b - d;                 \
+            dm[o] = a;                                                           \
+            dm[cout + o] = a + b;                                                \
+            dm[2 * cout + o] = a - b;                                            \
+            dm[3 * cout + o] = -b;                                               \
+            dm[4 * cout + o] = p1;                                               \
+            dm[5 * cout + o] = p1 + q1;                                          \
+            dm[6 * cout + o] = p1 - q1;                                          \
+            dm[7 * cout + o] = -q1;                                              \
+            dm[8 * cout + o] = p2;                                               \
+            dm[9 * cout + o] = p2 + q2;                                          \
+            dm[10 * cout + o] = p2 - q2;                                         \
+            dm[11 * cout + o] = -q2;                                             \
+            dm[12 * cout + o] = -c;                                              \
+            dm[13 * cout + o] = -c - d;                                          \
+            dm[14 * cout + o] = d - c;                                           \
+            dm[15 * cout + o] = d;                                               \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* dw = G^T du G for every channel pair: du's 16 planes (cin, cout) lie    \
+     * u_plane values apart, dw is (3, 3, cin, cout). */                        \
+    static inline void winograd_weight_grad_##SUFFIX(                           \
+            const TYPE *restrict du, ptrdiff_t cin, ptrdiff_t cout,              \
+            ptrdiff_t u_plane, TYPE *restrict dw) {                              \
+        const ptrdiff_t plane = cin * cout;                                      \
+        const TYPE half = (TYPE)0.5;                                             \
+        for (ptrdiff_t c = 0; c < cin; ++c) {                                    \
+            const TYPE *src = du + c * cout;                                     \
+            TYPE *dst = dw + c * cout;                                           \
+            SKLEARN_CNN_IVDEP                                                    \
+            for (ptrdiff_t o = 0; o < cout; ++o) {                               \
+                TYPE s[3][4];                                                    \
+                /* Rows: s = G^T du (3 x 4), G^T = [1 1/2 1/2 0;                \
+                 * 0 1/2 -1/2 0; 0 1/2 1/2 1]. */                                \
+                for (int j = 0; j < 4; ++j) {                                    \
+                    TYPE u0 = src[j * u_plane + o];                              \
+                    TYPE u1 = src[(4 + j) * u_plane + o];                        \
+                    TYPE u2 = src[(8 + j) * u_plane + o];                        \
+                    TYPE u3 = src[(12 + j) * u_plane + o];                       \
+                    s[0][j] = u0 + (u1 + u2) * half;                             \
+                    s[1][j] = (u1 - u2) * half;                                  \
+                    s[2][j] = (u1 + u2) * half + u3;                             \
+                }                                                                \
+                /* Columns: dw = s G (3 x 3). */                                 \
+                for (int i = 0; i < 3; ++i) {                                    \
+                    dst[(3 * i) * plane + o] =                                   \
+                        s[i][0] + (s[i][1] + s[i][2]) * half;                    \
+                    dst[(3 * i + 1) * plane + o] = (s[i][1] - s[i][2]) * half;   \
+                    dst[(3 * i + 2) * plane + o] =                               \
+                        (s[i][1] + s[i][2]) * half + s[i][3];                    \
+                }                                                                \
+            }                                                                    \
+        }                                                                        \
+    }
+
 SKLEARN_CNN_DEFINE_WINOGRAD(float, float)
 SKLEARN_CNN_DEFINE_WINOGRAD(double, double)
+SKLEARN_CNN_DEFINE_WINOGRAD_GRAD(float, float)
+SKLEARN_CNN_DEFINE_WINOGRAD_GRAD(double, double)
 
 #endif

@@ -259,7 +259,14 @@ class ConvLayer(Layer):
             self.conv_buffer = np.empty((n_threads, chunk_rows * self.filters), dtype)
         if training:
             n_chunks = -(-batch_size // self.samples_per_chunk)
-            self.weight_partials = np.empty((n_chunks, self.taps * self.filters), dtype)
+            # Winograd layers sum their weight gradient in the Winograd
+            # domain: 16 padded planes per chunk, then one buffer.
+            partial_size = self.taps * self.filters
+            self.winograd_weight_grad = None
+            if self.winograd:
+                self.winograd_weight_grad = np.empty_like(self.winograd_weights)
+                partial_size = self.winograd_weight_grad.size
+            self.weight_partials = np.empty((n_chunks, partial_size), dtype)
             self.bias_partials = np.empty((n_chunks, self.filters), np.float64)
             self.grad_weights = np.empty(self.weights.shape, dtype=dtype)
             self.grad_bias = np.empty(self.bias.shape, dtype=dtype)
@@ -367,6 +374,7 @@ class ConvLayer(Layer):
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 self.samples_per_chunk, self.activation_code,
                 self.needs_input_grad, n_threads, back_weights,
+                self.winograd_weight_grad,
             )
         else:
             _conv.conv2d_backward(
@@ -376,7 +384,7 @@ class ConvLayer(Layer):
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
                 self.samples_per_chunk, self.activation_code, self.needs_input_grad,
-                n_threads, back_weights,
+                n_threads, back_weights, self.winograd_weight_grad,
             )
         return grad_input if self.needs_input_grad else None
 
