@@ -542,15 +542,23 @@ cdef inline void reduce_partials(
     ``flat_grad`` gets the first ``n_weights`` values of each chunk's row."""
     cdef intp_t out_channels = grad_bias.shape[0]
     cdef intp_t n_blocks = (n_weights + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-    cdef intp_t block, e, chunk, o
-    cdef floating weight_total
+    cdef intp_t block, e, chunk, o, start, stop
+    cdef floating* total_row
+    cdef const floating* partial_row
     cdef double total
     for block in prange(n_blocks, schedule="static", num_threads=n_threads):
-        for e in range(block * REDUCE_BLOCK, min((block + 1) * REDUCE_BLOCK, n_weights)):
-            weight_total = 0
-            for chunk in range(n_chunks):
-                weight_total = weight_total + weight_partials[chunk, e]
-            flat_grad[e] = weight_total
+        # Chunk by chunk over a block of contiguous values (vectorised), not
+        # value by value down the chunks (strided: 4x slower with 128
+        # chunks); each value is still 0 + chunk 0 + chunk 1 + ... in order.
+        start = block * REDUCE_BLOCK
+        stop = min(start + REDUCE_BLOCK, n_weights)
+        total_row = flat_grad + start
+        for e in range(stop - start):
+            total_row[e] = 0
+        for chunk in range(n_chunks):
+            partial_row = &weight_partials[chunk, start]
+            for e in range(stop - start):
+                total_row[e] = total_row[e] + partial_row[e]
     for o in range(out_channels):
         total = 0
         for chunk in range(n_chunks):
