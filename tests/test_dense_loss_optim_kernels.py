@@ -58,6 +58,14 @@ def test_activation_kernels(name, dtype, rng, n_threads):
     grad = np.ones_like(z)
     _activations.activation_backward(y, grad, ACTIVATION_CODES[name], n_threads)
     np.testing.assert_allclose(grad, derivative(y.astype(np.float64)), **tolerance(dtype))
+    # With a copy (residual blocks): the same values, twice.
+    start = (rng.standard_normal(20000) * 3).astype(dtype)
+    grad, copy = start.copy(), np.empty_like(start)
+    _activations.activation_backward_copy(y, grad, copy, ACTIVATION_CODES[name],
+                                          n_threads)
+    np.testing.assert_allclose(grad, start * derivative(y.astype(np.float64)),
+                               **tolerance(dtype))
+    np.testing.assert_array_equal(copy, grad)
     # The residual blocks' end: activation(a + b), also in place.
     a, b = z[:10001], (rng.standard_normal(10001) * 3).astype(dtype)
     out = np.empty_like(a)

@@ -64,6 +64,32 @@ def add_and_activate(
             activate_run(&out[start], stop - start, code)
 
 
+def activation_backward_copy(
+    const floating[::1] output,  # IN: activations produced by the forward pass
+    floating[::1] grad,          # IN/OUT: d loss/d output, becomes d loss/d input
+    floating[::1] copy,          # OUT: the same d loss/d input
+    int code,
+    int n_threads,
+):
+    """activation_backward that also writes a copy: the start of a residual
+    block's backward, whose two branches each need their own gradient."""
+    cdef intp_t n = output.shape[0]
+    cdef intp_t n_blocks = (n + BLOCK - 1) // BLOCK
+    cdef intp_t block, i, start, stop
+    with nogil:
+        for block in prange(n_blocks, schedule="static", num_threads=n_threads):
+            start = block * BLOCK
+            stop = min(start + BLOCK, n)
+            if code == RELU:
+                for i in range(start, stop):
+                    grad[i] = grad[i] if output[i] > 0 else 0
+                    copy[i] = grad[i]
+            else:
+                for i in range(start, stop):
+                    grad[i] = grad[i] * derivative_from_output(output[i], code)
+                    copy[i] = grad[i]
+
+
 def activation_backward(
     const floating[::1] output,  # IN: activations produced by the forward pass
     floating[::1] grad,          # IN/OUT: d loss/d output, becomes d loss/d input

@@ -138,17 +138,19 @@ class ResidualLayer(Layer):
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
         grad = grad_output.reshape(n, *self.output_shape)
-        _activations.activation_backward(self.output[:n].reshape(-1), grad.reshape(-1),
-                                         self.activation_code, n_threads)
         # Both branches receive the same gradient; each may overwrite its copy.
         branch_grad = self.branch_grad[:n]
-        np.copyto(branch_grad, grad)
+        _activations.activation_backward_copy(
+            self.output[:n].reshape(-1), grad.reshape(-1), branch_grad.reshape(-1),
+            self.activation_code, n_threads)
         from_block = backward_through(self.layers, branch_grad, n_threads)
         from_shortcut = (backward_through(self.shortcut, grad, n_threads)
                          if self.shortcut else grad)
         if not self.needs_input_grad:
             return None
         grad_input = self.grad_input[:n]
-        np.add(from_block.reshape(grad_input.shape),
-               from_shortcut.reshape(grad_input.shape), out=grad_input)
+        _activations.add_and_activate(
+            np.ascontiguousarray(from_block).reshape(-1),
+            np.ascontiguousarray(from_shortcut).reshape(-1), grad_input.reshape(-1),
+            ACTIVATION_CODES["identity"], n_threads)
         return grad_input
