@@ -14,13 +14,16 @@ warm-up then linear decay of the learning rate over the run, label smoothing
 seed (one ``partial_fit`` per epoch, which follows the same schedule as
 ``fit``), prints the test accuracy after each epoch, the training time and
 the median over seeds.  ``--plain`` runs the same network with plain Adam
-instead.  ``speed`` alternates training epochs of ours and of the same recipe
+instead.  ``--average-last K`` also scores, per seed, the weights (and
+BatchNorm statistics) averaged over the last K epochs: weight averaging,
+measured.  ``speed`` alternates training epochs of ours and of the same recipe
 in PyTorch 2.13 (same network, AdamW, schedule, smoothing, augmentation done
 on whole batches, batch, threads) on ``--n-train`` images, at 1 and 2 threads,
 and prints medians and the ratio.
 """
 
 import argparse
+import copy
 import statistics
 import time
 import warnings
@@ -62,12 +65,23 @@ def recipe(epochs, seed, plain=False):
         image_shape=(28, 28))
 
 
+def averaged(clf, snapshots):
+    """A copy of ``clf`` whose weights and BatchNorm statistics are the mean
+    of ``snapshots`` (weight averaging over the last epochs)."""
+    average = copy.deepcopy(clf)
+    for arrays in (average.parameters_, average.state_):
+        for name, array in arrays.items():
+            array[...] = np.mean([snapshot[name] for snapshot in snapshots], axis=0)
+    return average
+
+
 def accuracy(args, X, y, X_test, y_test):
-    finals, seconds = [], []
+    finals, seconds, averages = [], [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         clf = recipe(args.epochs, seed, plain=args.plain)
         training = 0.0
         curve = []
+        snapshots = []
         for _ in range(args.epochs):
             start = time.perf_counter()
             clf.partial_fit(X, y, classes=np.arange(10))
@@ -75,13 +89,25 @@ def accuracy(args, X, y, X_test, y_test):
             curve.append(clf.score(X_test, y_test))
             print(f"  seed {seed} epoch {clf.n_iter_:2d}: test accuracy {curve[-1]:.4f}, "
                   f"training {training:6.1f} s", flush=True)
+            if args.average_last:
+                snapshots = snapshots[1 - args.average_last:] + [
+                    {**{k: v.copy() for k, v in clf.parameters_.items()},
+                     **{k: v.copy() for k, v in clf.state_.items()}}]
         finals.append(curve[-1])
         seconds.append(training)
         print(f"seed {seed}: final {curve[-1]:.4f} after {args.epochs} epochs, "
               f"{training:.0f} s of training; curve {[round(a, 4) for a in curve]}",
               flush=True)
+        if args.average_last:
+            averages.append(averaged(clf, snapshots).score(X_test, y_test))
+            print(f"seed {seed}: weights averaged over the last {len(snapshots)} "
+                  f"epochs: {averages[-1]:.4f}", flush=True)
     print(f"median test accuracy {statistics.median(finals):.4f} "
           f"(seeds: {finals}); median training time {statistics.median(seconds):.0f} s")
+    if args.average_last:
+        print(f"median test accuracy with weights averaged over the last "
+              f"{args.average_last} epochs {statistics.median(averages):.4f} "
+              f"(seeds: {averages})")
 
 
 def torch_model(torch):
@@ -171,6 +197,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--average-last", type=int, default=0,
+                        help="also score the mean of the last K epochs' weights")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--n-train", type=int, default=10000)
     args = parser.parse_args()

@@ -3,7 +3,9 @@
 The runtime layer also absorbs, unseen by users, a stand-alone activation
 right after it (when it has none of its own) and a max pooling right after
 that: the fused kernels of ``_kernels/_conv.pyx`` then never write the
-full-resolution map to memory.
+full-resolution map to memory.  It also chooses, from its shape alone, how
+the kernels convolve: im2col + GEMM, or Winograd F(2x2, 3x3) for 3x3
+stride-1 convolutions with enough channels.
 """
 
 from dataclasses import dataclass
