@@ -36,10 +36,12 @@ TARGET_CHUNK_ROWS = 1024
 # Predicting fewer samples than this, a convolution (fused with max-pool or
 # not) splits each image into ROW_BLOCKS blocks of rows, so that all threads
 # work on one image (latency).  Both numbers are constants: no dependence on
-# threads.  FM-LeNet's conv 32->64 + pool on one image (Winograd), 1 / 2
-# threads: 28 / 21 us in 4 blocks, 30 / 22 in 8, 28 / 29 in 1.
+# threads.  These blocks convolve by im2col, not Winograd: one FM-LeNet image
+# (full predict_proba) took 110 / 90 us on 1 / 2 threads by im2col in 8
+# blocks, 101-108 / 108-112 by Winograd in 2, 4 or 8 blocks, and 122-130 /
+# 99-103 by im2col in 4.
 ROW_SPLIT_MAX_SAMPLES = 4
-ROW_BLOCKS = 4
+ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
 # narrower blocks make GEMMs too thin (measured on the FCN with one OSULeaf
 # series of 427 steps: blocks of 54 columns cost 1600 us on 1 thread and 851
@@ -276,12 +278,13 @@ class ConvLayer(Layer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def _winograd_weights(self, multiplier):
+    def _winograd_weights(self, few, multiplier):
         """The Winograd transform of the weights as they are now (times the
-        folded BatchNormalization's multiplier), or None for im2col.  About
-        2-5 us for 32 -> 64 channels, computed at each forward so that it
-        never goes stale when training resumes."""
-        if not self.winograd:
+        folded BatchNormalization's multiplier), or None for im2col (blocks
+        of one sample, see ROW_BLOCKS).  About 2-5 us for 32 -> 64 channels,
+        computed at each forward so that it never goes stale when training
+        resumes."""
+        if not self.winograd or few:
             return None
         _conv.winograd_weights(self.weights, self.winograd_weights, multiplier)
         return self.winograd_weights
@@ -293,7 +296,7 @@ class ConvLayer(Layer):
         multiplier, bias = self._epilogue()
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
-        winograd_weights = self._winograd_weights(multiplier)
+        winograd_weights = self._winograd_weights(few, multiplier)
         if winograd_weights is not None:
             multiplier = None  # in the transformed weights
         if self.pool:
