@@ -7,7 +7,9 @@ versions serve layers without a preceding GEMM and the tests.
 from cython.parallel cimport prange
 from cython cimport floating
 
-from ._activations cimport activate, derivative_from_output
+from libc.string cimport memcpy
+
+from ._activations cimport activate, multiply_by_derivative
 from ._typedefs cimport intp_t, IDENTITY, RELU
 
 # Elements per parallel block: large enough to amortise scheduling.
@@ -75,19 +77,13 @@ def activation_backward_copy(
     block's backward, whose two branches each need their own gradient."""
     cdef intp_t n = output.shape[0]
     cdef intp_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef intp_t block, i, start, stop
+    cdef intp_t block, start, stop
     with nogil:
         for block in prange(n_blocks, schedule="static", num_threads=n_threads):
             start = block * BLOCK
             stop = min(start + BLOCK, n)
-            if code == RELU:
-                for i in range(start, stop):
-                    grad[i] = grad[i] if output[i] > 0 else 0
-                    copy[i] = grad[i]
-            else:
-                for i in range(start, stop):
-                    grad[i] = grad[i] * derivative_from_output(output[i], code)
-                    copy[i] = grad[i]
+            multiply_by_derivative(&grad[start], &output[start], stop - start, code)
+            memcpy(&copy[start], &grad[start], (stop - start) * sizeof(floating))
 
 
 def activation_backward(
@@ -98,10 +94,9 @@ def activation_backward(
 ):
     cdef intp_t n = output.shape[0]
     cdef intp_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef intp_t block, i, start, stop
+    cdef intp_t block, start, stop
     with nogil:
         for block in prange(n_blocks, schedule="static", num_threads=n_threads):
             start = block * BLOCK
             stop = min(start + BLOCK, n)
-            for i in range(start, stop):
-                grad[i] = grad[i] * derivative_from_output(output[i], code)
+            multiply_by_derivative(&grad[start], &output[start], stop - start, code)

@@ -81,6 +81,25 @@ cdef inline void winograd_transform_input(
                 tile = tile + 1
 
 
+cdef inline void output_tile_rows(
+    ConvGeometry g, floating* y, intp_t n, intp_t ty, intp_t tx,
+    floating* outside, intp_t outside_step,
+    floating** rows,    # OUT: 4 rows of OC values, y00, y01, y10, y11
+) noexcept nogil:
+    """The rows of ``y`` (n, out_h, out_w, OC) holding the 2x2 outputs of tile
+    (ty, tx) of sample n; a position past the map's bottom or right edge
+    (odd sizes) gets ``outside + (i - 1) * outside_step`` instead (the
+    tile's first position is always inside)."""
+    cdef intp_t i, oh, ow
+    for i in range(4):
+        oh = 2 * ty + i // 2
+        ow = 2 * tx + i % 2
+        if oh < g.out_h and ow < g.out_w:
+            rows[i] = y + ((n * g.out_h + oh) * g.out_w + ow) * g.out_channels
+        else:
+            rows[i] = outside + (i - 1) * outside_step
+
+
 cdef inline void winograd_weight_grad_chunk(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* dz,     # IN: d loss/d pre-activation, (rows, OC)
@@ -98,21 +117,16 @@ cdef inline void winograd_weight_grad_chunk(
     cdef floating* v = scratch                       # (tiles, 16, C)
     cdef floating* dm = v + 16 * n_tiles * cin       # (tiles, 16, OC)
     cdef floating* zeros = dm + 16 * n_tiles * cout  # (max(C, OC),)
-    cdef const floating* dy[4]
-    cdef intp_t n, ty, tx, i, oh, ow, xi, tile = 0
+    cdef floating* dy[4]
+    cdef intp_t n, ty, tx, i, xi, tile = 0
     winograd_transform_input(g, x, n_samples, v, zeros)
     for i in range(cout):
         zeros[i] = 0
     for n in range(n_samples):
         for ty in range(tiles_h):
             for tx in range(tiles_w):
-                for i in range(4):
-                    oh = 2 * ty + i // 2
-                    ow = 2 * tx + i % 2
-                    if oh < g.out_h and ow < g.out_w:
-                        dy[i] = dz + ((n * g.out_h + oh) * g.out_w + ow) * cout
-                    else:
-                        dy[i] = zeros
+                # Read only: outside the map, all four read the zeros.
+                output_tile_rows(g, <floating*> dz, n, ty, tx, zeros, 0, dy)
                 if floating is float:
                     winograd_grad_output_tile_float(dy[0], dy[1], dy[2], dy[3], cout,
                                                     dm + tile * 16 * cout)
@@ -146,7 +160,7 @@ cdef inline void winograd_chunk(
     cdef floating* zeros = m + 16 * n_tiles * cout   # (C,)
     cdef floating* spare = zeros + cin               # (3, OC)
     cdef floating* outs[4]
-    cdef intp_t n, ty, tx, i, oh, ow, xi, tile = 0
+    cdef intp_t n, ty, tx, xi, tile = 0
     winograd_transform_input(g, x, n_samples, v, zeros)
     for xi in range(16):
         gemm_rowmajor(c'N', c'N', <int> n_tiles, <int> cout, <int> cin, <floating> 1,
@@ -156,13 +170,8 @@ cdef inline void winograd_chunk(
     for n in range(n_samples):
         for ty in range(tiles_h):
             for tx in range(tiles_w):
-                for i in range(4):
-                    oh = 2 * ty + i // 2
-                    ow = 2 * tx + i % 2
-                    if oh < g.out_h and ow < g.out_w:
-                        outs[i] = y + ((n * g.out_h + oh) * g.out_w + ow) * cout
-                    else:  # i >= 1: the tile's first output is always inside
-                        outs[i] = spare + (i - 1) * cout
+                # Written: outside the map, each to its own spare row.
+                output_tile_rows(g, y, n, ty, tx, spare, cout, outs)
                 if floating is float:
                     winograd_output_tile_float(m + tile * 16 * cout, cout, outs[0],
                                                outs[1], outs[2], outs[3])
