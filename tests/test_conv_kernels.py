@@ -113,6 +113,27 @@ def test_winograd_path_is_taken_and_agrees_with_im2col(shape, spec, rng):
         assert not np.array_equal(grad_input, grad_input_ref)
 
 
+def test_winograd_weights_refuses_mismatched_arrays():
+    from sklearn_cnn._kernels import _conv
+
+    weights = np.zeros((3, 3, 8, 4))
+    good = np.zeros(_conv.winograd_weights_shape(8, 4))
+    with pytest.raises(ValueError, match="3x3 weights"):
+        _conv.winograd_weights(np.zeros((3, 2, 8, 4)), good)
+    with pytest.raises(ValueError, match="winograd_weights_shape"):
+        _conv.winograd_weights(weights, np.zeros(_conv.winograd_weights_shape(8, 5)))
+    with pytest.raises(ValueError, match="one value per output channel"):
+        _conv.winograd_weights(weights, good, np.ones(3))
+    # G g G^T of a kernel with a single 1 at the centre: G's middle column
+    # squared, (0, 1/2, -1/2, 0) outer itself, for that channel pair only.
+    weights[1, 1, 2, 3] = 1
+    _conv.winograd_weights(weights, good)
+    planes = good[:, :32].reshape(4, 4, 8, 4)
+    column = np.array([0, 0.5, -0.5, 0])
+    np.testing.assert_array_equal(planes[:, :, 2, 3], np.outer(column, column))
+    assert np.count_nonzero(planes) == 4
+
+
 def test_conv_output_sizes():
     assert build(Conv2D(1, 3, 2, "same"), (7, 9, 1)).output_shape == (4, 5, 1)
     assert build(Conv2D(1, 3, 1, "valid"), (7, 9, 1)).output_shape == (5, 7, 1)

@@ -463,8 +463,13 @@ def winograd_weights(
     """
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef intp_t cin = weights.shape[2], cout = weights.shape[3]
+    # Cheap checks: the C transform reads and writes without bounds.
+    if weights.shape[0] != 3 or weights.shape[1] != 3:
+        raise ValueError("winograd_weights needs 3x3 weights")
     if transformed.shape[0] != 16 or transformed.shape[1] != winograd_plane(cin, cout):
         raise ValueError("transformed must have winograd_weights_shape's shape")
+    if channel_scale is not None and channel_scale.shape[0] != cout:
+        raise ValueError("channel_scale needs one value per output channel")
     with nogil:
         if floating is float:
             winograd_weights_float(&weights[0, 0, 0, 0], cin, cout, scale,
