@@ -165,33 +165,15 @@ def test_dropout_gradient_by_finite_differences(rng):
     (Conv2D(4, 3, dilation=2), MaxPool2D(2), Conv2D(3, 3, 2, dilation=(2, 1)), MaxPool2D(2)),
     (Conv2D(4), Conv2D(6, 3, 2), Conv2D(3, (2, 3), padding="valid", dilation=(2, 1)),
      Conv2D(2, 1, padding="valid")),
-    # >= 8 channels, 3x3, stride 1: Winograd, in blocks of rows too.
+    # >= 8 channels, 3x3, stride 1: Winograd in batches, im2col in the row
+    # blocks of one image.
     (Conv2D(8), Conv2D(9), Conv2D(8, padding="valid"), Conv2D(3, padding=3)),
 ], ids=["lenet", "strided-overlapping", "pointwise", "dilated", "unpooled", "winograd"])
 def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):
     """Below ROW_SPLIT_MAX_SAMPLES, convolutions (fused with max-pool or not)
     split images into row blocks and dense layers split their outputs: the
     results must not change."""
-    network = make_network(specs, [70], 3, (13, 11, 1))
-    parameters, _ = network.init_parameters(rng, dtype)
-    for name in parameters:
-        if name.endswith(".bias"):
-            parameters[name] = rng.standard_normal(parameters[name].shape).astype(dtype) * 0.1
-    x = rng.standard_normal((9, 13, 11, 1)).astype(dtype)
-
-    def predict(batch, n_threads):
-        net = make_network(specs, [70], 3, (13, 11, 1)).bind(parameters, {})
-        net.allocate(len(batch), dtype, n_threads, training=False)
-        return net.forward(batch, n_threads).copy()
-
-    batched = predict(x, 2)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    for i in range(len(x)):
-        for n_threads in (1, 2, 3):
-            single = predict(x[i:i + 1], n_threads)
-            np.testing.assert_allclose(single[0], batched[i], rtol=rtol, atol=rtol)
-    # Same results whatever the thread count, bit for bit.
-    np.testing.assert_array_equal(predict(x[:2], 1), predict(x[:2], 3))
+    assert_few_sample_paths_match(specs, [70], (13, 11, 1), 9, dtype, rng, 0.1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -203,16 +185,24 @@ def test_few_series_split_along_time_match_batch_paths(dtype, rng, monkeypatch):
     specs = (Conv1D(4, 5), Conv1D(6, 3, stride=2), Conv1D(3, 4, padding="valid",
                                                           dilation=2),
              Conv1D(5, 8), Conv1D(2, 1, padding="valid"))
-    shape = (1, 37, 2)
-    network = make_network(specs, [9], 3, shape)
+    assert_few_sample_paths_match(specs, [9], (1, 37, 2), 5, dtype, rng, 1.0)
+
+
+def assert_few_sample_paths_match(specs, hidden, shape, n_samples, dtype, rng,
+                                  bias_scale):
+    """Each sample predicted alone (the few-sample paths, on 1-3 threads)
+    matches the batch path, and two samples agree bit for bit on 1 and 3
+    threads."""
+    network = make_network(specs, hidden, 3, shape)
     parameters, _ = network.init_parameters(rng, dtype)
     for name in parameters:
         if name.endswith(".bias"):
-            parameters[name] = rng.standard_normal(parameters[name].shape).astype(dtype)
-    x = rng.standard_normal((5, *shape)).astype(dtype)
+            parameters[name] = (rng.standard_normal(parameters[name].shape)
+                                .astype(dtype) * bias_scale)
+    x = rng.standard_normal((n_samples, *shape)).astype(dtype)
 
     def predict(batch, n_threads):
-        net = make_network(specs, [9], 3, shape).bind(parameters, {})
+        net = make_network(specs, hidden, 3, shape).bind(parameters, {})
         net.allocate(len(batch), dtype, n_threads, training=False)
         return net.forward(batch, n_threads).copy()
 
@@ -222,4 +212,5 @@ def test_few_series_split_along_time_match_batch_paths(dtype, rng, monkeypatch):
         for n_threads in (1, 2, 3):
             np.testing.assert_allclose(predict(x[i:i + 1], n_threads)[0], batched[i],
                                        rtol=rtol, atol=rtol)
+    # Same results whatever the thread count, bit for bit.
     np.testing.assert_array_equal(predict(x[:2], 1), predict(x[:2], 3))
