@@ -91,8 +91,10 @@ class BatchNormLayer(Layer):
         if training:
             self.batch_mean = np.empty(self.channels)
             self.batch_var = np.empty(self.channels)
-            self.partials = np.empty((_batchnorm.n_blocks(rows), 2 * self.channels))
-            self.coefficients = np.empty(4 * self.channels)
+            blocks = _batchnorm.n_blocks(rows)
+            self.partials = np.empty((blocks, 2 * self.channels))
+            self.sums = np.empty((blocks, 2 * self.channels), dtype=dtype)
+            self.coefficients = np.empty(4 * self.channels, dtype=dtype)
             self.grad_scale = np.empty(self.channels, dtype=dtype)
             self.grad_shift = np.empty(self.channels, dtype=dtype)
             if not self.needs_input_grad:
@@ -106,16 +108,21 @@ class BatchNormLayer(Layer):
         code = ACTIVATION_CODES[self.activation]
         if not self.training:
             # Running statistics folded into one multiply-add per value.
+            # Running statistics folded into one multiply-add per value,
+            # centred on the running mean rounded to the data's type.
+            dtype = self.input.dtype
+            mean = self.running_mean.astype(np.float64)
+            centre = mean.astype(dtype)
             multiplier = self.scale / np.sqrt(self.running_var.astype(np.float64)
                                               + self.epsilon)
-            offset = self.shift - self.running_mean * multiplier
+            offset = self.shift - (mean - centre) * multiplier
             _batchnorm.batchnorm_forward_infer(
-                self.input, np.ascontiguousarray(multiplier, dtype=np.float64),
-                np.ascontiguousarray(offset, dtype=np.float64), out_rows, code, n_threads)
+                self.input, centre, multiplier.astype(dtype), offset.astype(dtype),
+                out_rows, code, n_threads)
             return out
         _batchnorm.batchnorm_forward_train(
             self.input, self.scale, self.shift, out_rows, self.batch_mean,
-            self.batch_var, self.partials, self.coefficients, self.epsilon, code,
+            self.batch_var, self.partials, self.sums, self.coefficients, self.epsilon, code,
             n_threads)
         rows = self.input.shape[0]
         unbiased = self.batch_var * (rows / (rows - 1)) if rows > 1 else self.batch_var
@@ -143,7 +150,7 @@ class BatchNormLayer(Layer):
             self.input, self.output[:n].reshape(-1, self.channels),
             grad_output.reshape(-1, self.channels), self.scale, self.batch_mean,
             self.batch_var, grad_input.reshape(-1, self.channels), self.grad_scale,
-            self.grad_shift, self.partials, self.coefficients, self.epsilon,
+            self.grad_shift, self.sums, self.coefficients, self.epsilon,
             ACTIVATION_CODES[self.activation], self.needs_input_grad, n_threads)
         return grad_input if self.needs_input_grad else None
 
