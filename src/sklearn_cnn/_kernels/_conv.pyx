@@ -30,7 +30,8 @@ d loss/d pre-activation using the derivative written in terms of the output.
 Winograd.  3x3, stride-1, undilated convolutions with enough channels are
 given Winograd weights by the caller (``winograd_weights``): their chunks
 then run ``_winograd.pxd`` instead of im2col + GEMM, forward, input gradient
-and weight gradient (2.25x fewer multiplications).  Everything around the
+and weight gradient (F(2x2, 3x3): 2.25x fewer multiplications; F(4x4, 3x3):
+4x, less precise; the weights' shape says which).  Everything around the
 convolution of a chunk (epilogue, pooling, chunking, reduction) is shared.
 
 Max pooling.  A convolution followed by max pooling runs fused
@@ -56,11 +57,18 @@ from ._typedefs cimport intp_t, int32_t
 from ._winograd cimport (
     winograd_chunk,
     winograd_plane,
+    winograd_positions,
+    winograd_scratch,
+    winograd_tiles,
     winograd_weight_grad_chunk,
     winograd_weight_grad_double,
     winograd_weight_grad_float,
     winograd_weights_double,
     winograd_weights_float,
+    winograd4_weight_grad_double,
+    winograd4_weight_grad_float,
+    winograd4_weights_double,
+    winograd4_weights_float,
 )
 
 cdef enum:
@@ -253,7 +261,7 @@ cdef inline void chunk_forward(
     cdef intp_t i, o
     cdef const floating* chunk_cols = x
     if transformed != NULL:
-        winograd_chunk(g, x, n_samples, transformed, cols, y)
+        winograd_chunk(g, x, n_samples, g.winograd_tile, transformed, cols, y)
     elif g.taps_major:
         im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
                           g.stride_h, g.stride_w, g.pad_top, g.pad_left,
@@ -323,7 +331,8 @@ cdef inline void chunk_backward(
                             compute_grad_input, grad_input)
         return
     if winograd_grad:
-        winograd_weight_grad_chunk(g, x, n_samples, dz, weight_partial, cols)
+        winograd_weight_grad_chunk(g, x, n_samples, g.winograd_tile, dz,
+                                   weight_partial, cols)
     else:
         if not g.pointwise:
             im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
@@ -343,7 +352,8 @@ cdef inline void chunk_backward(
         back = make_geometry(g.out_h, g.out_w, g.out_channels, g.height, g.width,
                              g.channels, 3, 3, 1, 1, 2 - g.pad_top, 2 - g.pad_left,
                              1, 1)
-        winograd_chunk(back, dz, n_samples, transformed_back, cols, grad_input)
+        winograd_chunk(back, dz, n_samples, g.winograd_tile, transformed_back, cols,
+                       grad_input)
         return
     if g.pointwise:
         # d input = dz @ weights^T, written straight into grad_input.
@@ -400,15 +410,23 @@ cdef inline void finish_weight_grad(
     floating[:, ::1] winograd_grad, int n_threads,
 ) noexcept nogil:
     """Reduce the chunks' shares into grad_weights, through the Winograd
-    domain (16 padded planes in ``winograd_grad``) if the chunks used it."""
+    domain (16 or 36 padded planes in ``winograd_grad``) if the chunks used it."""
     cdef intp_t cin = grad_weights.shape[0] // 9, cout = grad_weights.shape[1]
     if winograd_grad is None:
         reduce_partials(weight_partials, bias_partials, n_chunks, &grad_weights[0, 0],
                         grad_weights.shape[0] * cout, grad_bias, n_threads)
         return
     reduce_partials(weight_partials, bias_partials, n_chunks, &winograd_grad[0, 0],
-                    16 * winograd_plane(cin, cout), grad_bias, n_threads)
-    if floating is float:
+                    winograd_grad.shape[0] * winograd_plane(cin, cout), grad_bias,
+                    n_threads)
+    if winograd_grad.shape[0] == 36:
+        if floating is float:
+            winograd4_weight_grad_float(&winograd_grad[0, 0], cin, cout,
+                                        winograd_plane(cin, cout), &grad_weights[0, 0])
+        else:
+            winograd4_weight_grad_double(&winograd_grad[0, 0], cin, cout,
+                                         winograd_plane(cin, cout), &grad_weights[0, 0])
+    elif floating is float:
         winograd_weight_grad_float(&winograd_grad[0, 0], cin, cout,
                                    winograd_plane(cin, cout), &grad_weights[0, 0])
     else:
@@ -428,8 +446,9 @@ cdef const floating* _scale_pointer(const floating[::1] channel_scale):
 
 cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
     """The optional Winograd weights of the forward kernels: given, chunks of
-    samples are convolved by Winograd F(2x2, 3x3) (``winograd_chunk``)
-    instead of im2col + GEMM.  Only for 3x3 kernels with stride 1 and no
+    samples are convolved by Winograd (``winograd_chunk``; F(2x2, 3x3) for
+    16 planes, F(4x4, 3x3) for 36, see ``winograd_tile``) instead of im2col
+    + GEMM.  Only for 3x3 kernels with stride 1 and no
     dilation, and the caller's ``cols`` must hold ``winograd_scratch_size``
     values.  Blocks of one sample (rows or columns) keep im2col: one image on
     2 threads took 90 us by im2col in 8 blocks, 110 by Winograd in 2-8."""
@@ -438,16 +457,43 @@ cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
     return &transformed[0, 0]
 
 
+cdef int winograd_tile(const floating[:, ::1] transformed,
+                       const floating[:, ::1] weight_grad=None) except -1:
+    """The output tile side (2 or 4) of the Winograd arrays given to a
+    kernel (16 or 36 planes), 0 for none; they must agree."""
+    cdef int tile = 0, other
+    cdef intp_t planes
+    for planes in (-1 if transformed is None else transformed.shape[0],
+                   -1 if weight_grad is None else weight_grad.shape[0]):
+        if planes == -1:
+            continue
+        if planes != 16 and planes != 36:
+            raise ValueError("Winograd arrays must have 16 or 36 planes")
+        other = 2 if planes == 16 else 4
+        if tile != 0 and other != tile:
+            raise ValueError("the Winograd arrays of one call must share a tile size")
+        tile = other
+    return tile
+
+
 def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
-                          int out_channels):
-    """Values of ``cols`` per thread that ``winograd_chunk`` needs."""
-    cdef intp_t n_tiles = <intp_t> samples * ((out_h + 1) // 2) * ((out_w + 1) // 2)
-    return 16 * n_tiles * (channels + out_channels) + channels + 3 * out_channels
+                          int out_channels, int tile=2):
+    """Values of ``cols`` per thread that ``winograd_chunk`` (and the weight
+    gradient's chunk) need, for output tiles of ``tile`` x ``tile``."""
+    cdef ConvGeometry g = make_geometry(out_h, out_w, channels, out_h, out_w,
+                                        out_channels, 3, 3, 1, 1, 1, 1, 1, 1)
+    if tile not in (2, 4):
+        raise ValueError("tile must be 2 or 4")
+    return winograd_scratch(winograd_tiles(g, samples, tile), tile, channels,
+                            out_channels)
 
 
-def winograd_weights_shape(int channels, int out_channels):
-    """The shape of ``winograd_weights``' output: 16 padded planes."""
-    return (16, winograd_plane(channels, out_channels))
+def winograd_weights_shape(int channels, int out_channels, int tile=2):
+    """The shape of ``winograd_weights``' output: 16 (tile 2) or 36 (tile 4)
+    padded planes."""
+    if tile not in (2, 4):
+        raise ValueError("tile must be 2 or 4")
+    return (winograd_positions(tile), winograd_plane(channels, out_channels))
 
 
 def winograd_weights(
@@ -455,7 +501,9 @@ def winograd_weights(
     floating[:, ::1] transformed,           # OUT: winograd_weights_shape(C, OC)
     const floating[::1] channel_scale=None,  # IN: (OC,) see below
 ):
-    """Winograd F(2x2, 3x3) weights, G g G^T per channel pair (``_winograd.h``).
+    """Winograd weights, G g G^T per channel pair (``_winograd.h``,
+    ``_winograd4.h``): F(2x2, 3x3) or F(4x4, 3x3) as ``transformed`` has 16
+    or 36 planes.
 
     With ``channel_scale`` each output channel's weights are multiplied by
     it (the transform is linear): the forward kernels then need no
@@ -466,12 +514,20 @@ def winograd_weights(
     # Cheap checks: the C transform reads and writes without bounds.
     if weights.shape[0] != 3 or weights.shape[1] != 3:
         raise ValueError("winograd_weights needs 3x3 weights")
-    if transformed.shape[0] != 16 or transformed.shape[1] != winograd_plane(cin, cout):
+    cdef int tile = winograd_tile(transformed)
+    if transformed.shape[1] != winograd_plane(cin, cout):
         raise ValueError("transformed must have winograd_weights_shape's shape")
     if channel_scale is not None and channel_scale.shape[0] != cout:
         raise ValueError("channel_scale needs one value per output channel")
     with nogil:
-        if floating is float:
+        if tile == 4:
+            if floating is float:
+                winograd4_weights_float(&weights[0, 0, 0, 0], cin, cout, scale,
+                                        &transformed[0, 0], transformed.shape[1])
+            else:
+                winograd4_weights_double(&weights[0, 0, 0, 0], cin, cout, scale,
+                                         &transformed[0, 0], transformed.shape[1])
+        elif floating is float:
             winograd_weights_float(&weights[0, 0, 0, 0], cin, cout, scale,
                                    &transformed[0, 0], transformed.shape[1])
         else:
@@ -511,6 +567,7 @@ def conv2d_forward(
         height, width, channels, out_h, out_w, out_channels,
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
         dilation_w)
+    g.winograd_tile = winograd_tile(winograd_weights)
     cdef ConvGeometry block
     cdef bint by_columns = columns_per_block > 0 and out_h == 1
     cdef bint by_rows = rows_per_block > 0 and not by_columns
@@ -580,12 +637,14 @@ def conv2d_backward(
 
     With ``winograd_back_weights`` (``winograd_weights`` of the weights
     turned half a turn, channels swapped; 3x3 kernels, stride
-    1, no dilation) the input gradient is computed by Winograd F(2x2, 3x3);
+    1, no dilation) the input gradient is computed by Winograd;
     ``cols`` must then also hold ``winograd_scratch_size(samples_per_chunk,
     H, W, OC, C)`` values.  With ``winograd_weight_grad``
     (``winograd_weights_shape(C, OC)``; same conditions) the weight
     gradient is computed in the Winograd domain too (no im2col), and
-    ``weight_partials`` must have ``16 * winograd_weights_shape[1]`` columns.
+    ``weight_partials`` must have as many columns as it has values.  Both
+    arrays use the same tile (16 or 36 planes); ``cols`` then holds
+    ``winograd_scratch_size(..., tile)`` values.
 
     The weight and bias gradients are sums over the batch (not means): the
     loss kernel already scaled d loss/d output.
@@ -603,6 +662,7 @@ def conv2d_backward(
     cdef double* bias_acc
     cdef floating* input_grad
     cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
+    g.winograd_tile = winograd_tile(winograd_back_weights, winograd_weight_grad)
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -674,6 +734,7 @@ def conv2d_maxpool_forward(
     cdef floating* y
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef const floating* transformed = _winograd_pointer(winograd_weights)
+    g.winograd_tile = winograd_tile(winograd_weights)
     if n_samples == 0:
         return
     with nogil:
@@ -750,6 +811,7 @@ def conv2d_maxpool_backward(
     cdef double* bias_acc
     cdef floating* input_grad
     cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
+    g.winograd_tile = winograd_tile(winograd_back_weights, winograd_weight_grad)
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0

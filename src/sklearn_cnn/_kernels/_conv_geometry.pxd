@@ -9,6 +9,9 @@ cdef struct ConvGeometry:
     intp_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left
     intp_t dilation_h, dilation_w
     bint pointwise, taps_major
+    # Winograd's output tile side, 2 or 4 (_winograd.pxd); set by the
+    # kernels that received Winograd weights, 0 otherwise.
+    int winograd_tile
 
 
 cdef inline ConvGeometry make_geometry(
@@ -29,4 +32,5 @@ cdef inline ConvGeometry make_geometry(
                    and stride_w == 1 and pad_top == 0 and pad_left == 0)
     # One input channel: im2col transposed (see im2col_taps_major).
     g.taps_major = channels == 1 and not g.pointwise
+    g.winograd_tile = 0
     return g

@@ -55,12 +55,23 @@ MIN_BLOCK_COLUMNS = 256
 # im2col / Winograd: 3->32 173 / 260, 4->32 185 / 251, 8->16 207 / 168,
 # 16->16 347 / 258; 32->64 at 14x14 385 / 205).
 WINOGRAD_MIN_CHANNELS = 8
+# Output tiles of Winograd's convolutions, by use.  Training runs F(4x4, 3x3)
+# (36 GEMMs per 4x4 outputs: 4x fewer multiplications than im2col, and less
+# transformed data than F(2x2)'s 2.25x) and keeps F(2x2)'s accuracy where
+# it matters: its float32 errors are about 10x F(2x2)'s (1e-5 of the
+# outputs' size at worst), harmless to stochastic gradients, but prediction
+# stays with F(2x2, 3x3), within 1e-5 of other implementations (ONNX).
+WINOGRAD_TRAINING_TILE = 4
+WINOGRAD_PREDICT_TILE = 2
 # Winograd's scratch per chunk (transformed tiles and GEMM outputs) is kept
-# under this many values, 1 MiB in float32: measured on 128 images (1
-# thread), 64->64 channels at 14x14 took 370-378 ms per 10k images with
-# chunks of 0.4-1.6 MiB and 556 ms from 2.4 MiB on; 64->64 at 7x7, 111-114
-# ms up to 0.8 MiB and 160 at 2.6 MiB.
-WINOGRAD_CHUNK_VALUES = 256 * 1024
+# under this many values, by tile.  F(2x2): 1 MiB in float32; measured on
+# 128 images (1 thread), 64->64 channels at 14x14 took 370-378 ms per 10k
+# images with chunks of 0.4-1.6 MiB and 556 ms from 2.4 MiB on; 64->64 at
+# 7x7, 111-114 ms up to 0.8 MiB and 160 at 2.6 MiB.  F(4x4), in training:
+# 1.5 MiB, and no cap of TARGET_CHUNK_ROWS (one 28x28 image per chunk left
+# its GEMMs 49 tiles tall); the vgg() step at batch 128 (1 thread) took
+# 74 ms with 0.5 MiB, 66-68 with 1 MiB, 64-67 with 1.5 MiB, 65-67 with 2-3.
+WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024}
 
 
 @dataclass(frozen=True, repr=False)
@@ -160,14 +171,17 @@ class ConvLayer(Layer):
                          and (self.stride_h, self.stride_w) == (1, 1)
                          and (self.dilation_h, self.dilation_w) == (1, 1)
                          and channels >= WINOGRAD_MIN_CHANNELS)
-        if self.winograd:
-            # Scratch per sample, forward or input gradient (2x2 tiles of
-            # the output, or of the input).
-            tiles = max(-(-out_h // 2) * -(-out_w // 2),
-                        -(-height // 2) * -(-width // 2))
-            per_sample = 16 * tiles * (channels + spec.filters)
-            self.samples_per_chunk = max(1, min(
-                self.samples_per_chunk, WINOGRAD_CHUNK_VALUES // per_sample))
+        # Samples per chunk of a Winograd convolution, by tile (allocate
+        # picks one): scratch per sample, forward or input gradient (tiles
+        # of the output, or of the input).
+        self.winograd_chunks = {}
+        for tile, values in WINOGRAD_CHUNK_VALUES.items():
+            per_sample = max(
+                (tile + 2) ** 2 * -(-rows // tile) * -(-columns // tile)
+                for rows, columns in ((out_h, out_w), (height, width))
+            ) * (channels + spec.filters)
+            cap = self.samples_per_chunk if tile == 2 else values
+            self.winograd_chunks[tile] = max(1, min(cap, values // per_sample))
         self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
         self.pool = None
         # In predict, a BatchNormalization right after the convolution is
@@ -240,23 +254,26 @@ class ConvLayer(Layer):
         self.needs_input_grad = training and needs_input_grad
         out_h, out_w, _ = self.conv_shape
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
+        tile = WINOGRAD_TRAINING_TILE if training else WINOGRAD_PREDICT_TILE
+        if self.winograd:
+            self.samples_per_chunk = self.winograd_chunks[tile]
         chunk_rows = self.samples_per_chunk * out_h * out_w
         scratch = chunk_rows * self.taps
         height, width, channels = self.input_shape
         if self.winograd:
             self.winograd_weights = np.empty(
-                _conv.winograd_weights_shape(channels, self.filters), dtype)
+                _conv.winograd_weights_shape(channels, self.filters, tile), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
-                self.samples_per_chunk, out_h, out_w, channels, self.filters))
+                self.samples_per_chunk, out_h, out_w, channels, self.filters, tile))
         # The input gradient, a convolution of the output gradient, by
         # Winograd too when it has enough channels.
         self.winograd_back = (self.winograd and self.needs_input_grad
                               and self.filters >= WINOGRAD_MIN_CHANNELS)
         if self.winograd_back:
             self.winograd_back_weights = np.empty(
-                _conv.winograd_weights_shape(self.filters, channels), dtype)
+                _conv.winograd_weights_shape(self.filters, channels, tile), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
-                self.samples_per_chunk, height, width, self.filters, channels))
+                self.samples_per_chunk, height, width, self.filters, channels, tile))
         self.cols = np.empty((n_threads, scratch), dtype=dtype)
         if self.pool:
             self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
@@ -264,7 +281,7 @@ class ConvLayer(Layer):
         if training:
             n_chunks = -(-batch_size // self.samples_per_chunk)
             # Winograd layers sum their weight gradient in the Winograd
-            # domain: 16 padded planes per chunk, then one buffer.
+            # domain: 16 or 36 padded planes per chunk, then one buffer.
             partial_size = self.taps * self.filters
             self.winograd_weight_grad = None
             if self.winograd:

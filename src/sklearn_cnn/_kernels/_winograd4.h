@@ -1,0 +1,223 @@
+/* Winograd F(4x4, 3x3): the transforms of a 3x3, stride-1 convolution in
+ * tiles of 4x4 outputs, each reading a 6x6 tile of the input.  Same
+ * formula as F(2x2, 3x3) in _winograd.h, Y = A^T [(G g G^T) * (B^T d B)] A,
+ * with Lavin & Gray's (2016) matrices for the points 0, 1, -1, 2, -2, inf:
+ *
+ *   B^T = [4  0 -5  0 1 0;   G = [ 1/4     0    0  ;   A^T = [1 1  1 1  1 0;
+ *          0 -4 -4  1 1 0;        -1/6  -1/6  -1/6 ;          0 1 -1 2 -2 0;
+ *          0  4 -4 -1 1 0;        -1/6   1/6  -1/6 ;          0 1  1 4  4 0;
+ *          0 -2 -1  2 1 0;         1/24  1/12  1/6 ;          0 1 -1 8 -8 1]
+ *          0  2 -1 -2 1 0;         1/24 -1/12  1/6 ;
+ *          0  4  0 -5 0 1]         0     0     1   ]
+ *
+ * 36 multiplications per 16 outputs instead of 144 (4x fewer; F(2x2, 3x3):
+ * 2.25x), and the transformed tiles, which the GEMMs read and write, hold
+ * 2.25 values per output instead of 4.  The price is precision: float32
+ * outputs carry errors about 10x F(2x2)'s (still ~1e-6 of their size on
+ * average), which is why only training uses it (layers/_conv.py).
+ *
+ * Each 2-D transform is two passes of a 1-D one (rows, then columns)
+ * through a small scratch tile `tmp` that stays in L1; every pass reads and
+ * writes at most six rows of channels through restrict pointers, so gcc
+ * vectorises it (see SKLEARN_CNN_IVDEP in _winograd.h). */
+#ifndef SKLEARN_CNN_WINOGRAD4_H
+#define SKLEARN_CNN_WINOGRAD4_H
+
+#include <stddef.h>
+
+#include "_winograd.h"
+
+#define SKLEARN_CNN_DEFINE_WINOGRAD4(SUFFIX, TYPE)                               \
+    /* out[k * stride + c] = (B^T x)[k] for the six rows x0..x5 of n values. */ \
+    static inline void winograd4_bt_##SUFFIX(                                    \
+            const TYPE *restrict x0, const TYPE *restrict x1,                    \
+            const TYPE *restrict x2, const TYPE *restrict x3,                    \
+            const TYPE *restrict x4, const TYPE *restrict x5,                    \
+            TYPE *restrict out, ptrdiff_t stride, ptrdiff_t n) {                 \
+        SKLEARN_CNN_IVDEP                                                        \
+        for (ptrdiff_t c = 0; c < n; ++c) {                                      \
+            TYPE a = x4[c] - 4 * x2[c], b = x3[c] - 4 * x1[c];                   \
+            TYPE p = x4[c] - x2[c], q = 2 * (x3[c] - x1[c]);                     \
+            out[c] = 4 * x0[c] - 5 * x2[c] + x4[c];                              \
+            out[stride + c] = a + b;                                             \
+            out[2 * stride + c] = a - b;                                         \
+            out[3 * stride + c] = p + q;                                         \
+            out[4 * stride + c] = p - q;                                         \
+            out[5 * stride + c] = 4 * x1[c] - 5 * x3[c] + x5[c];                 \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* (A^T x)[k] for the six rows x0..x5 into the four rows y0..y3. */         \
+    static inline void winograd4_at_##SUFFIX(                                    \
+            const TYPE *restrict x0, const TYPE *restrict x1,                    \
+            const TYPE *restrict x2, const TYPE *restrict x3,                    \
+            const TYPE *restrict x4, const TYPE *restrict x5,                    \
+            TYPE *restrict y0, TYPE *restrict y1, TYPE *restrict y2,             \
+            TYPE *restrict y3, ptrdiff_t n) {                                    \
+        SKLEARN_CNN_IVDEP                                                        \
+        for (ptrdiff_t c = 0; c < n; ++c) {                                      \
+            TYPE a = x1[c] + x2[c], b = x1[c] - x2[c];                           \
+            TYPE p = x3[c] + x4[c], q = x3[c] - x4[c];                           \
+            y0[c] = x0[c] + a + p;                                               \
+            y1[c] = b + 2 * q;                                                   \
+            y2[c] = a + 4 * p;                                                   \
+            y3[c] = b + 8 * q + x5[c];                                           \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* out[i * stride + c] = (A y)[i] for the four rows y0..y3 (A = (A^T)^T):  \
+     * the gradient's way back through A^T. */                                  \
+    static inline void winograd4_a_##SUFFIX(                                     \
+            const TYPE *restrict y0, const TYPE *restrict y1,                    \
+            const TYPE *restrict y2, const TYPE *restrict y3,                    \
+            TYPE *restrict out, ptrdiff_t stride, ptrdiff_t n) {                 \
+        SKLEARN_CNN_IVDEP                                                        \
+        for (ptrdiff_t c = 0; c < n; ++c) {                                      \
+            TYPE e = y0[c] + y2[c], f = y1[c] + y3[c];                           \
+            TYPE g = y0[c] + 4 * y2[c], h = 2 * y1[c] + 8 * y3[c];               \
+            out[c] = y0[c];                                                      \
+            out[stride + c] = e + f;                                             \
+            out[2 * stride + c] = e - f;                                         \
+            out[3 * stride + c] = g + h;                                         \
+            out[4 * stride + c] = g - h;                                         \
+            out[5 * stride + c] = y3[c];                                         \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* v = B^T d B: d[6 * i + j] holds the cin channels of tile position       \
+     * (i, j), or zeros; v is (36, cin); tmp (36, cin) scratch. */              \
+    static inline void winograd4_input_tile_##SUFFIX(                            \
+            const TYPE *const *d, ptrdiff_t cin, TYPE *restrict v,               \
+            TYPE *restrict tmp) {                                                \
+        /* Rows: tmp[6 i + l] = (d[i] B)[l]. */                                  \
+        for (int i = 0; i < 6; ++i)                                              \
+            winograd4_bt_##SUFFIX(d[6 * i], d[6 * i + 1], d[6 * i + 2],          \
+                                  d[6 * i + 3], d[6 * i + 4], d[6 * i + 5],      \
+                                  tmp + 6 * i * cin, cin, cin);                  \
+        /* Columns: v[6 k + l] = (B^T tmp[., l])[k]. */                          \
+        for (int l = 0; l < 6; ++l) {                                            \
+            const TYPE *t = tmp + l * cin;                                       \
+            winograd4_bt_##SUFFIX(t, t + 6 * cin, t + 12 * cin, t + 18 * cin,    \
+                                  t + 24 * cin, t + 30 * cin, v + l * cin,       \
+                                  6 * cin, cin);                                 \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* The 4x4 outputs A^T m A of one tile, m (36, cout), into the rows        \
+     * y[4 * i + j]; tmp (24, cout) scratch. */                                 \
+    static inline void winograd4_output_tile_##SUFFIX(                           \
+            const TYPE *restrict m, ptrdiff_t cout, TYPE *const *y,              \
+            TYPE *restrict tmp) {                                                \
+        /* Columns: tmp[6 k + l] = (A^T m[., l])[k]. */                          \
+        for (int l = 0; l < 6; ++l) {                                            \
+            const TYPE *col = m + l * cout;                                      \
+            winograd4_at_##SUFFIX(col, col + 6 * cout, col + 12 * cout,          \
+                                  col + 18 * cout, col + 24 * cout,              \
+                                  col + 30 * cout, tmp + l * cout,               \
+                                  tmp + (6 + l) * cout, tmp + (12 + l) * cout,   \
+                                  tmp + (18 + l) * cout, cout);                  \
+        }                                                                        \
+        /* Rows: y[4 k + j] = (tmp[k] A)[j]. */                                  \
+        for (int k = 0; k < 4; ++k) {                                            \
+            const TYPE *row = tmp + 6 * k * cout;                                \
+            winograd4_at_##SUFFIX(row, row + cout, row + 2 * cout,               \
+                                  row + 3 * cout, row + 4 * cout,                \
+                                  row + 5 * cout, y[4 * k], y[4 * k + 1],        \
+                                  y[4 * k + 2], y[4 * k + 3], cout);             \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* dm = A dy A^T: the 6x6 image of a tile's 4x4 output gradient, dy[4 i +  \
+     * j] (zeros outside the map); dm (36, cout); tmp (24, cout) scratch. */   \
+    static inline void winograd4_grad_output_tile_##SUFFIX(                      \
+            const TYPE *const *dy, ptrdiff_t cout, TYPE *restrict dm,            \
+            TYPE *restrict tmp) {                                                \
+        /* Columns: tmp[4 i + j] = (A dy[., j])[i]. */                           \
+        for (int j = 0; j < 4; ++j)                                              \
+            winograd4_a_##SUFFIX(dy[j], dy[4 + j], dy[8 + j], dy[12 + j],        \
+                                 tmp + j * cout, 4 * cout, cout);                \
+        /* Rows: dm[6 i + l] = (tmp[i] A^T)[l]. */                               \
+        for (int i = 0; i < 6; ++i) {                                            \
+            const TYPE *row = tmp + 4 * i * cout;                                \
+            winograd4_a_##SUFFIX(row, row + cout, row + 2 * cout,                \
+                                 row + 3 * cout, dm + 6 * i * cout, cout, cout); \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* u = G g G^T for every (in, out) channel pair, times scale[o] unless   \
+     * scale is NULL; u's 36 planes lie u_plane values apart. */                 \
+    static inline void winograd4_weights_##SUFFIX(                               \
+            const TYPE *restrict w, ptrdiff_t cin, ptrdiff_t cout,               \
+            const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane) {   \
+        const ptrdiff_t plane = cin * cout;                                      \
+        for (ptrdiff_t c = 0; c < cin; ++c) {                                    \
+            const TYPE *g = w + c * cout;                                        \
+            TYPE *dst = u + c * cout;                                            \
+            SKLEARN_CNN_IVDEP                                                    \
+            for (ptrdiff_t o = 0; o < cout; ++o) {                               \
+                TYPE t[6][3], s = scale == NULL ? (TYPE)1 : scale[o];            \
+                for (int j = 0; j < 3; ++j) {                                    \
+                    TYPE g0 = g[j * plane + o], g1 = g[(3 + j) * plane + o];     \
+                    TYPE g2 = g[(6 + j) * plane + o];                            \
+                    t[0][j] = g0 / 4;                                            \
+                    t[1][j] = -(g0 + g1 + g2) / 6;                               \
+                    t[2][j] = -(g0 - g1 + g2) / 6;                               \
+                    t[3][j] = g0 / 24 + g1 / 12 + g2 / 6;                        \
+                    t[4][j] = g0 / 24 - g1 / 12 + g2 / 6;                        \
+                    t[5][j] = g2;                                                \
+                }                                                                \
+                for (int i = 0; i < 6; ++i) {                                    \
+                    TYPE g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];               \
+                    TYPE *row = dst + 6 * i * u_plane + o;                       \
+                    row[0] = s * (g0 / 4);                                       \
+                    row[u_plane] = s * (-(g0 + g1 + g2) / 6);                    \
+                    row[2 * u_plane] = s * (-(g0 - g1 + g2) / 6);                \
+                    row[3 * u_plane] = s * (g0 / 24 + g1 / 12 + g2 / 6);         \
+                    row[4 * u_plane] = s * (g0 / 24 - g1 / 12 + g2 / 6);         \
+                    row[5 * u_plane] = s * g2;                                   \
+                }                                                                \
+            }                                                                    \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* dw = G^T du G for every channel pair: du's 36 planes (cin, cout) lie    \
+     * u_plane values apart, dw is (3, 3, cin, cout). */                        \
+    static inline void winograd4_weight_grad_##SUFFIX(                           \
+            const TYPE *restrict du, ptrdiff_t cin, ptrdiff_t cout,              \
+            ptrdiff_t u_plane, TYPE *restrict dw) {                              \
+        const ptrdiff_t plane = cin * cout;                                      \
+        for (ptrdiff_t c = 0; c < cin; ++c) {                                    \
+            const TYPE *src = du + c * cout;                                     \
+            TYPE *dst = dw + c * cout;                                           \
+            SKLEARN_CNN_IVDEP                                                    \
+            for (ptrdiff_t o = 0; o < cout; ++o) {                               \
+                TYPE s[3][6];                                                    \
+                /* Rows: s = G^T du (3 x 6). */                                  \
+                for (int j = 0; j < 6; ++j) {                                    \
+                    TYPE u0 = src[j * u_plane + o];                              \
+                    TYPE u1 = src[(6 + j) * u_plane + o];                        \
+                    TYPE u2 = src[(12 + j) * u_plane + o];                       \
+                    TYPE u3 = src[(18 + j) * u_plane + o];                       \
+                    TYPE u4 = src[(24 + j) * u_plane + o];                       \
+                    TYPE u5 = src[(30 + j) * u_plane + o];                       \
+                    s[0][j] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24;           \
+                    s[1][j] = (u2 - u1) / 6 + (u3 - u4) / 12;                    \
+                    s[2][j] = (u3 + u4 - u1 - u2) / 6 + u5;                      \
+                }                                                                \
+                /* Columns: dw = s G (3 x 3). */                                 \
+                for (int i = 0; i < 3; ++i) {                                    \
+                    TYPE u0 = s[i][0], u1 = s[i][1], u2 = s[i][2];               \
+                    TYPE u3 = s[i][3], u4 = s[i][4], u5 = s[i][5];               \
+                    dst[(3 * i) * plane + o] =                                   \
+                        u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24;                 \
+                    dst[(3 * i + 1) * plane + o] = (u2 - u1) / 6 + (u3 - u4) / 12; \
+                    dst[(3 * i + 2) * plane + o] = (u3 + u4 - u1 - u2) / 6 + u5; \
+                }                                                                \
+            }                                                                    \
+        }                                                                        \
+    }
+
+SKLEARN_CNN_DEFINE_WINOGRAD4(float, float)
+SKLEARN_CNN_DEFINE_WINOGRAD4(double, double)
+
+#endif
