@@ -7,9 +7,14 @@ SKLEARN_CNN_REQUIRE_OPENMP=1
 SKLEARN_CNN_DEBUG=1
     Build with Cython bounds checks, wraparound and initialisation checks on,
     and without optimisation: slow, for hunting out-of-range accesses.
+
+On x86-64 with gcc or clang, the modules in AVX2_KERNELS are also built with
+-mavx2 as ``<name>_avx2`` (the same source, included by a stub .pyx); the
+package loads them on CPUs that have AVX2 (``sklearn_cnn._kernels.load``).
 """
 
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -21,8 +26,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SHARED_UTILITY = "sklearn_cnn._kernels._cyutility"
-KERNELS = ["_openmp", "_conv", "_pool", "_activations", "_dense", "_loss", "_optim",
-           "_batchnorm", "_augment"]
+KERNELS = ["_openmp", "_cpu", "_conv", "_pool", "_activations", "_dense", "_loss",
+           "_optim", "_batchnorm", "_augment"]
+# Built a second time with -mavx2 on x86-64 (see _kernels/__init__.py).
+AVX2_KERNELS = ["_conv", "_batchnorm"]
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 _OPENMP_PROBE = textwrap.dedent(
     """
@@ -41,24 +49,25 @@ def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _compiler_has_openmp(compiler):
-    """Compile and link a tiny OpenMP program; True if that works."""
+def _compiler_accepts(compiler, flag, program):
+    """Compile and link a tiny program with ``flag``; True if that works."""
     tmpdir = tempfile.mkdtemp()
     try:
         source = os.path.join(tmpdir, "probe.c")
         with open(source, "w") as f:
-            f.write(_OPENMP_PROBE)
-        objects = compiler.compile(
-            [source], output_dir=tmpdir, extra_postargs=["-fopenmp"]
-        )
-        compiler.link_executable(
-            objects, "probe", output_dir=tmpdir, extra_postargs=["-fopenmp"]
-        )
+            f.write(program)
+        objects = compiler.compile([source], output_dir=tmpdir, extra_postargs=[flag])
+        compiler.link_executable(objects, "probe", output_dir=tmpdir,
+                                 extra_postargs=[flag])
         return True
     except Exception:
         return False
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _compiler_has_openmp(compiler):
+    return _compiler_accepts(compiler, "-fopenmp", _OPENMP_PROBE)
 
 
 class BuildExtWithOpenMP(build_ext):
@@ -78,6 +87,11 @@ class BuildExtWithOpenMP(build_ext):
                 sys.exit(message + " (SKLEARN_CNN_REQUIRE_OPENMP is set: failing.)")
             warnings.warn(message, stacklevel=2)
         debug = _env_flag("SKLEARN_CNN_DEBUG")
+        if self.compiler.compiler_type == "msvc" or not _compiler_accepts(
+                self.compiler, "-mavx2", "int main(void) { return 0; }\n"):
+            # The package falls back to the baseline modules without them.
+            self.extensions = [ext for ext in self.extensions
+                               if not ext.name.endswith("_avx2")]
         for ext in self.extensions:
             ext.extra_compile_args = ["-O0" if debug else "-O3"]
             if debug:
@@ -87,6 +101,8 @@ class BuildExtWithOpenMP(build_ext):
                 # four times larger, and users never need it.
                 ext.extra_compile_args.append("-g0")
             ext.extra_link_args = []
+            if ext.name.endswith("_avx2"):
+                ext.extra_compile_args.append("-mavx2")
             if use_openmp:
                 ext.extra_compile_args.append("-fopenmp")
                 ext.extra_link_args.append("-fopenmp")
@@ -114,7 +130,7 @@ def _extensions():
             [os.path.join(kernel_dir, f"{name}.pyx")],
             include_dirs=[kernel_dir],
         )
-        for name in KERNELS
+        for name in KERNELS + ([f"{name}_avx2" for name in AVX2_KERNELS] if X86_64 else [])
     ]
     # Cython's utility code (typed memoryviews, fused-type dispatch) goes into
     # one shared module instead of a copy in each kernel module: a third of

@@ -91,6 +91,12 @@ def test_build_info_reports_openmp(capsys):
     if sys.platform.startswith("linux"):
         # gcc always has OpenMP: a serial build here means the flags were lost.
         assert info["openmp"] is True
+    from importlib.util import find_spec
+
+    from sklearn_cnn._kernels import avx2_enabled
+
+    built = find_spec("sklearn_cnn._kernels._conv_avx2") is not None
+    assert info["kernels"] == ("avx2" if avx2_enabled() and built else "baseline")
 
 
 def test_show_versions_lists_the_loaded_thread_pools(capsys):

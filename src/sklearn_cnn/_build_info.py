@@ -6,13 +6,15 @@ import sys
 
 
 def build_info():
-    """Return a dict: versions, whether OpenMP is on, threads that fit will use."""
+    """Return a dict: versions, whether OpenMP is on, which build of the hot
+    kernels runs (``avx2`` or ``baseline``), threads that fit will use."""
     import numpy
     import scipy
     import sklearn
     import threadpoolctl
 
     from . import __version__
+    from ._kernels import AVX2_KERNELS, load
     from ._kernels._openmp import OPENMP_ENABLED
     from ._threads import effective_n_threads
 
@@ -25,6 +27,8 @@ def build_info():
         "scikit-learn": sklearn.__version__,
         "threadpoolctl": threadpoolctl.__version__,
         "openmp": OPENMP_ENABLED,
+        "kernels": "avx2" if load(AVX2_KERNELS[0]).__name__.endswith("_avx2")
+        else "baseline",
         "n_threads": effective_n_threads(),
     }
 

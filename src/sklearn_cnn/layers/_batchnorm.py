@@ -6,7 +6,7 @@ from numbers import Real
 
 import numpy as np
 
-from .._kernels import _batchnorm
+from .._kernels import load
 from .._onnx_graph import channel_shape
 from ._base import (
     ACTIVATION_CODES,
@@ -18,6 +18,9 @@ from ._base import (
     register,
     zeros_init,
 )
+
+# The AVX2 build where the CPU has it (see sklearn_cnn._kernels).
+_batchnorm = load("_batchnorm")
 
 
 @dataclass(frozen=True, repr=False)

@@ -4,15 +4,16 @@ The runtime layer also absorbs, unseen by users, a stand-alone activation
 right after it (when it has none of its own) and a max pooling right after
 that: the fused kernels of ``_kernels/_conv.pyx`` then never write the
 full-resolution map to memory.  It also chooses, from its shape alone, how
-the kernels convolve: im2col + GEMM, or Winograd F(2x2, 3x3) for 3x3
-stride-1 convolutions with enough channels.
+the kernels convolve: im2col + GEMM, or Winograd (F(4x4, 3x3) in training,
+F(2x2, 3x3) in prediction) for 3x3 stride-1 convolutions with enough
+channels.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels import _conv
+from .._kernels import load
 from .._spec import check_int
 from ._base import (
     ACTIVATION_CODES,
@@ -27,6 +28,9 @@ from ._base import (
     uniform_init,
     zeros_init,
 )
+
+# The AVX2 build where the CPU has it (see sklearn_cnn._kernels).
+_conv = load("_conv")
 
 # Rows (output pixels) of the im2col matrix one GEMM handles: enough to make
 # the GEMM fat, small enough for the buffer to stay in L2 cache.  It depends

@@ -1,0 +1,2 @@
+# _batchnorm built for AVX2: see _conv_avx2.pyx.
+include "_batchnorm.pyx"
