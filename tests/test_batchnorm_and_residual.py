@@ -39,12 +39,17 @@ def test_batchnorm_passes_the_shared_layer_checks(shape):
     check_layer(BatchNormalization(), shape, oracle=batchnorm_oracle, n_samples=4)
 
 
-def test_batchnorm_fuses_a_following_activation():
-    spec = Sequential((BatchNormalization(), Activation("tanh")))
+@pytest.mark.parametrize("activation, function", [
+    ("tanh", np.tanh),
+    # ReLU's backward recomputes the mask from the input (_batchnorm_blocks.h).
+    ("relu", lambda z: np.maximum(z, 0)),
+])
+def test_batchnorm_fuses_a_following_activation(activation, function):
+    spec = Sequential((BatchNormalization(), Activation(activation)))
     fused = build(spec, (3, 2, 4), fuse=True)
-    assert len(fused.layers) == 1 and fused.layers[0].activation == "tanh"
+    assert len(fused.layers) == 1 and fused.layers[0].activation == activation
     check_layer(spec, (3, 2, 4), fuse=True,
-                oracle=lambda x, p: np.tanh(batchnorm_oracle(x, p, "conv_layers.0.layers.0")))
+                oracle=lambda x, p: function(batchnorm_oracle(x, p, "conv_layers.0.layers.0")))
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-7), (np.float64, 1e-12)])

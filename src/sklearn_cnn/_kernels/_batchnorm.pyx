@@ -35,6 +35,24 @@ from libc.math cimport sqrt
 from ._activations cimport activate, multiply_by_derivative
 from ._typedefs cimport intp_t, IDENTITY, RELU
 
+cdef extern from "_batchnorm_blocks.h":
+    void batchnorm_gradient_sums_float(
+        const float* x, const float* grad, intp_t rows, intp_t channels,
+        const float* centre, const float* multiplier, const float* offset, int relu,
+        float* sum_dy, float* sum_dy_centred) noexcept nogil
+    void batchnorm_gradient_sums_double(
+        const double* x, const double* grad, intp_t rows, intp_t channels,
+        const double* centre, const double* multiplier, const double* offset,
+        int relu, double* sum_dy, double* sum_dy_centred) noexcept nogil
+    void batchnorm_input_gradient_float(
+        const float* x, const float* grad, intp_t rows, intp_t channels,
+        const float* centre, const float* multiplier, const float* offset, int relu,
+        const float* coefficients, float* grad_input) noexcept nogil
+    void batchnorm_input_gradient_double(
+        const double* x, const double* grad, intp_t rows, intp_t channels,
+        const double* centre, const double* multiplier, const double* offset,
+        int relu, const double* coefficients, double* grad_input) noexcept nogil
+
 cdef enum:
     ROWS_PER_BLOCK = 256
 
@@ -178,7 +196,7 @@ def batchnorm_forward_infer(
 def batchnorm_backward(
     const floating[:, ::1] x,        # IN: (R, C), forward input
     const floating[:, ::1] output,   # IN: (R, C), forward output (activated)
-    floating[:, ::1] grad_output,    # IN/OUT: d/d output; becomes d/d (normalised * scale)
+    floating[:, ::1] grad_output,    # IN/OUT: d/d output (see below)
     const floating[::1] scale,       # IN: (C,)
     const double[::1] mean,          # IN: (C,) batch mean of the forward pass
     const double[::1] var,           # IN: (C,) batch variance of the forward pass
@@ -186,7 +204,7 @@ def batchnorm_backward(
     floating[::1] grad_scale,        # OUT: (C,)
     floating[::1] grad_shift,        # OUT: (C,)
     floating[:, ::1] partials,       # scratch: (n_blocks(R), >= 2 C)
-    floating[::1] coefficients,      # scratch: (>= 4 C,)
+    floating[::1] coefficients,      # IN/scratch: (>= 6 C,), the forward's first 3 C
     double epsilon, int activation, bint compute_grad_input, int n_threads,
 ):
     """Gradients summed over the batch (the loss kernel scaled d loss/d output).
@@ -195,35 +213,41 @@ def batchnorm_backward(
     dx = scale / std · (dy - (d shift + x̂ d scale) / R), which is
     ``a[c] dy + b[c] (x - centre[c]) + k[c]`` with per-channel coefficients,
     centred on the mean rounded to x's type as in the forward.
+
+    dy is d loss/d output times the activation's derivative.  For ReLU the
+    derivative's mask comes from x and the forward's coefficients (the same
+    float operations as the forward, so the same signs), and neither
+    ``output`` nor ``grad_output`` is touched: two passes over the map fewer.
+    Other activations turn ``grad_output`` into dy in place, from
+    ``output``.  The block loops are in ``_batchnorm_blocks.h``.
     """
     cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
     cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
-    cdef intp_t block, r, c, start, stop
+    cdef intp_t block, start, stop, c
     cdef double total_dy, total_dy_centred, total_dy_xhat, inv_std, a
+    # The forward's coefficients (batchnorm_forward_train), then ours.
     cdef floating* centre = &coefficients[0]
-    cdef floating* sum_dy
-    cdef floating* sum_dy_centred
-    cdef floating g
+    cdef floating* multiplier = &coefficients[n_channels]
+    cdef floating* offset = &coefficients[2 * n_channels]
+    cdef floating* dx_coefficients = &coefficients[3 * n_channels]
+    cdef bint relu = activation == RELU
     with nogil:
-        # Deviations from the float mean in the block sums; the rounding of
-        # that mean is corrected in float64 below.
-        for c in range(n_channels):
-            centre[c] = <floating> mean[c]
         for block in prange(n_block, schedule="static", num_threads=n_threads):
             start = block * ROWS_PER_BLOCK
             stop = min(start + ROWS_PER_BLOCK, n_rows)
-            multiply_by_derivative(&grad_output[start, 0], &output[start, 0],
-                                   (stop - start) * n_channels, activation)
-            sum_dy = &partials[block, 0]
-            sum_dy_centred = &partials[block, n_channels]
-            for c in range(n_channels):
-                sum_dy[c] = 0
-                sum_dy_centred[c] = 0
-            for r in range(start, stop):
-                for c in range(n_channels):
-                    g = grad_output[r, c]
-                    sum_dy[c] += g
-                    sum_dy_centred[c] += g * (x[r, c] - centre[c])
+            if not relu:
+                multiply_by_derivative(&grad_output[start, 0], &output[start, 0],
+                                       (stop - start) * n_channels, activation)
+            if floating is float:
+                batchnorm_gradient_sums_float(
+                    &x[start, 0], &grad_output[start, 0], stop - start, n_channels,
+                    centre, multiplier, offset, relu, &partials[block, 0],
+                    &partials[block, n_channels])
+            else:
+                batchnorm_gradient_sums_double(
+                    &x[start, 0], &grad_output[start, 0], stop - start, n_channels,
+                    centre, multiplier, offset, relu, &partials[block, 0],
+                    &partials[block, n_channels])
         for c in range(n_channels):
             total_dy = 0
             total_dy_centred = 0
@@ -235,19 +259,24 @@ def batchnorm_backward(
             grad_shift[c] = <floating> total_dy
             grad_scale[c] = <floating> total_dy_xhat
             a = scale[c] * inv_std
-            coefficients[n_channels + c] = <floating> a
-            coefficients[2 * n_channels + c] = <floating> (
+            dx_coefficients[c] = <floating> a
+            dx_coefficients[n_channels + c] = <floating> (
                 -a * inv_std * total_dy_xhat / n_rows)
             # b (x - mean) = b (x - centre) + b (centre - mean)
-            coefficients[3 * n_channels + c] = <floating> (
+            dx_coefficients[2 * n_channels + c] = <floating> (
                 -a * total_dy / n_rows
                 - a * inv_std * total_dy_xhat / n_rows * (centre[c] - mean[c]))
         if compute_grad_input:
             for block in prange(n_block, schedule="static", num_threads=n_threads):
-                for r in range(block * ROWS_PER_BLOCK,
-                               min((block + 1) * ROWS_PER_BLOCK, n_rows)):
-                    for c in range(n_channels):
-                        grad_input[r, c] = (
-                            coefficients[n_channels + c] * grad_output[r, c]
-                            + coefficients[2 * n_channels + c] * (x[r, c] - centre[c])
-                            + coefficients[3 * n_channels + c])
+                start = block * ROWS_PER_BLOCK
+                stop = min(start + ROWS_PER_BLOCK, n_rows)
+                if floating is float:
+                    batchnorm_input_gradient_float(
+                        &x[start, 0], &grad_output[start, 0], stop - start, n_channels,
+                        centre, multiplier, offset, relu, dx_coefficients,
+                        &grad_input[start, 0])
+                else:
+                    batchnorm_input_gradient_double(
+                        &x[start, 0], &grad_output[start, 0], stop - start, n_channels,
+                        centre, multiplier, offset, relu, dx_coefficients,
+                        &grad_input[start, 0])

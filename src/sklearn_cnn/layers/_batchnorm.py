@@ -97,7 +97,8 @@ class BatchNormLayer(Layer):
             blocks = _batchnorm.n_blocks(rows)
             self.partials = np.empty((blocks, 2 * self.channels))
             self.sums = np.empty((blocks, 2 * self.channels), dtype=dtype)
-            self.coefficients = np.empty(4 * self.channels, dtype=dtype)
+            # The forward's (centre, multiplier, offset), then the backward's.
+            self.coefficients = np.empty(6 * self.channels, dtype=dtype)
             self.grad_scale = np.empty(self.channels, dtype=dtype)
             self.grad_shift = np.empty(self.channels, dtype=dtype)
             if not self.needs_input_grad:
