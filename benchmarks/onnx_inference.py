@@ -11,6 +11,13 @@ with ``sklearn_cnn.onnx``, ZipMap off, ``intra_op_num_threads`` set to the
 same thread count; for the test set, in batches of the best of 128, 256
 and 1024 rows).  Calls alternate; medians and ratios ours / ONNX Runtime
 are printed, with the BLAS kernel threadpoolctl reports.
+
+Each timed call (or block of one-sample calls) starts after a pause of
+``SETTLE_SECONDS``: ONNX Runtime's idle workers keep spinning for a while
+after a run, and on 2 cores they took the second core from whatever ran
+next (our 2-thread predict_proba of FM-LeNet right after an ORT run: 0.208
+s, 0.182 after a 0.1 s pause or with ORT's spinning off; ORT's own time
+the same either way).
 """
 
 import argparse
@@ -65,9 +72,13 @@ def in_batches(runtime, batch_size):
                                      for start in range(0, len(X), batch_size)])
 
 
+SETTLE_SECONDS = 0.1
+
+
 def median_seconds(func, repeats):
     times = []
     for _ in range(repeats):
+        time.sleep(SETTLE_SECONDS)
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)
@@ -108,6 +119,7 @@ def main():
                 for _ in range(args.calls // 100):
                     for key, func in (("ours", model.predict_proba),
                                       ("onnxruntime", runtime)):
+                        time.sleep(SETTLE_SECONDS)
                         for row in rows:
                             start = time.perf_counter()
                             func(row)
