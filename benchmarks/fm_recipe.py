@@ -16,10 +16,13 @@ seed (one ``partial_fit`` per epoch, which follows the same schedule as
 the median over seeds.  ``--plain`` runs the same network with plain Adam
 instead.  ``--average-last K`` also scores, per seed, the weights (and
 BatchNorm statistics) averaged over the last K epochs: weight averaging,
-measured.  ``speed`` alternates training epochs of ours and of the same recipe
+measured.  ``--tta`` also scores each seed's final model with
+``test_time_augmentation=True`` (each image averaged with its mirror image).
+``speed`` alternates training epochs of ours and of the same recipe
 in PyTorch 2.13 (same network, AdamW, schedule, smoothing, augmentation done
 on whole batches, batch, threads) on ``--n-train`` images, at 1 and 2 threads,
-and prints medians and the ratio.
+and prints medians and the ratio, then both models' test accuracy after
+those epochs (same images, schedule and augmentation).
 """
 
 import argparse
@@ -76,7 +79,7 @@ def averaged(clf, snapshots):
 
 
 def accuracy(args, X, y, X_test, y_test):
-    finals, seconds, averages = [], [], []
+    finals, seconds, averages, mirrored = [], [], [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         clf = recipe(args.epochs, seed, plain=args.plain)
         training = 0.0
@@ -98,12 +101,21 @@ def accuracy(args, X, y, X_test, y_test):
         print(f"seed {seed}: final {curve[-1]:.4f} after {args.epochs} epochs, "
               f"{training:.0f} s of training; curve {[round(a, 4) for a in curve]}",
               flush=True)
+        if args.tta:
+            mirrored.append(clf.set_params(test_time_augmentation=True).score(
+                X_test, y_test))
+            clf.set_params(test_time_augmentation=False)
+            print(f"seed {seed}: with test-time augmentation {mirrored[-1]:.4f}",
+                  flush=True)
         if args.average_last:
             averages.append(averaged(clf, snapshots).score(X_test, y_test))
             print(f"seed {seed}: weights averaged over the last {len(snapshots)} "
                   f"epochs: {averages[-1]:.4f}", flush=True)
     print(f"median test accuracy {statistics.median(finals):.4f} "
           f"(seeds: {finals}); median training time {statistics.median(seconds):.0f} s")
+    if args.tta:
+        print(f"median test accuracy with test-time augmentation "
+              f"{statistics.median(mirrored):.4f} (seeds: {mirrored})")
     if args.average_last:
         print(f"median test accuracy with weights averaged over the last "
               f"{args.average_last} epochs {statistics.median(averages):.4f} "
@@ -166,8 +178,17 @@ class TorchRecipe:
             self.optimizer.step()
             self.scheduler.step()
 
+    def score(self, X, y):
+        torch = self.torch
+        self.model.eval()
+        images = torch.from_numpy(X.reshape(-1, 1, 28, 28))
+        with torch.no_grad():
+            predicted = torch.cat([self.model(images[start:start + 1000]).argmax(1)
+                                   for start in range(0, len(X), 1000)])
+        return float((predicted.numpy() == y).mean())
 
-def speed(args, X, y):
+
+def speed(args, X, y, X_test, y_test):
     torch = torch_or_none()
     X, y = X[:args.n_train], y[:args.n_train]
     monitor = CpuMonitor()
@@ -188,6 +209,10 @@ def speed(args, X, y):
                     times["pytorch"].append(timed(lambda: theirs.epoch(X_t, y_t)))
             report_alternated(
                 f"{n_threads} thread(s), training epoch of {len(X)} images", times)
+            scores = f"sklearn-cnn {ours.score(X_test, y_test):.4f}"
+            if torch is not None:
+                scores += f", pytorch {theirs.score(X_test, y_test):.4f}"
+            print(f"  test accuracy after {args.epochs} epochs: {scores}", flush=True)
     print(monitor.report())
 
 
@@ -197,6 +222,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--tta", action="store_true")
     parser.add_argument("--average-last", type=int, default=0,
                         help="also score the mean of the last K epochs' weights")
     parser.add_argument("--threads", default="1,2")
@@ -211,7 +237,7 @@ def main():
     if args.mode == "accuracy":
         accuracy(args, X, y, X_test, y_test)
     else:
-        speed(args, X, y)
+        speed(args, X, y, X_test, y_test)
 
 
 if __name__ == "__main__":

@@ -263,3 +263,52 @@ def test_dilated_conv_fused_with_max_pool_and_in_1d():
     with pytest.raises(ValueError, match=r"3x3 kernel \(dilated to 9x9\) does not fit "
                                          r"the 5x5"):
         build(Conv2D(2, 3, padding="valid", dilation=4), (5, 5, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, pool, stride", [(1, 2, 2), (8, 2, 2), (8, 3, 2)],
+                         ids=["im2col", "winograd", "overlapping"])
+@pytest.mark.parametrize("rows_per_block", [0, 3], ids=["chunks", "row-blocks"])
+@pytest.mark.parametrize("activation, scale_sign", [
+    ("relu", 1), ("identity", 1), ("relu", None), ("relu", -1)])
+def test_pooling_before_the_epilogue_gives_the_same_bits(
+        dtype, channels, pool, stride, rows_per_block, activation, scale_sign, rng):
+    """Prediction's pool_first: bias, a non-negative multiplier and ReLU (or
+    identity) after the max-pool instead of before, with the same bits (and
+    not with a negative multiplier)."""
+    from sklearn_cnn._kernels import _conv
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    n, height, width, filters = 5, 11, 10, 9
+    x = rng.standard_normal((n, height, width, channels)).astype(dtype)
+    weights = rng.standard_normal((3, 3, channels, filters)).astype(dtype)
+    bias = rng.standard_normal(filters).astype(dtype)
+    scale = None if scale_sign is None else (scale_sign * rng.random(filters)).astype(dtype)
+    pooled_h, pooled_w = (height - pool) // stride + 1, (width - pool) // stride + 1
+    transformed = None
+    if channels >= 8 and rows_per_block == 0:
+        transformed = np.empty(_conv.winograd_weights_shape(channels, filters), dtype)
+        _conv.winograd_weights(weights, transformed, scale)
+    chunk = 2
+    size = max(chunk * height * width * 9 * channels,
+               _conv.winograd_scratch_size(chunk, height, width, channels, filters))
+    results = []
+    for pool_first in (False, True):
+        pooled = np.empty((n, pooled_h, pooled_w, filters), dtype)
+        argmax = np.empty(pooled.shape, np.int32)
+        _conv.conv2d_maxpool_forward(
+            x, weights.reshape(-1, filters), bias, pooled, argmax,
+            np.empty((2, size), dtype), np.empty((2, chunk * height * width * filters), dtype),
+            3, 3, 1, 1, 1, 1, 1, 1, height, width, pool, pool, stride, stride,
+            chunk, rows_per_block, ACTIVATION_CODES[activation], 2,
+            None if transformed is not None else scale, transformed, pool_first)
+        results.append(pooled)
+    if scale_sign == -1 and transformed is None:
+        # A negative multiplier in the epilogue turns the max into a min: why
+        # the caller passes pool_first only without one.  (Folded into
+        # Winograd weights, the multiplier comes before the pool anyway.)
+        assert not np.array_equal(results[1], results[0])
+        return
+    np.testing.assert_array_equal(results[1], results[0])
+    if activation == "relu":
+        assert (results[0] == 0).any() and (results[0] > 0).any()

@@ -257,8 +257,32 @@ cdef inline void chunk_forward(
     const floating* scale,      # IN: (OC,) multiplier before the bias, or NULL
     const floating* transformed,  # IN: Winograd weights, or NULL: im2col
 ) noexcept nogil:
-    cdef intp_t rows = n_samples * g.out_h * g.out_w
+    chunk_convolve(g, x, n_samples, weights, cols, y, transformed)
+    epilogue(y, n_samples * g.out_h * g.out_w, g.out_channels, scale, bias, activation)
+
+
+cdef inline void epilogue(
+    floating* y, intp_t rows, intp_t width, const floating* scale,
+    const floating* bias, int activation,
+) noexcept nogil:
+    """y = activation(y * scale + bias) over a (rows, width) block; no scale
+    if NULL."""
     cdef intp_t i, o
+    if scale != NULL:
+        for i in range(rows):
+            for o in range(width):
+                y[i * width + o] = y[i * width + o] * scale[o]
+    add_bias_and_activate(y, rows, width, bias, activation)
+
+
+cdef inline void chunk_convolve(
+    ConvGeometry g, const floating* x, intp_t n_samples,
+    const floating* weights,
+    floating* cols,             # scratch: chunk rows * taps (or Winograd's)
+    floating* y,                # OUT: (n_samples * out_h * out_w, OC), the bare convolution
+    const floating* transformed,  # IN: Winograd weights, or NULL: im2col
+) noexcept nogil:
+    cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
     if transformed != NULL:
         winograd_chunk(g, x, n_samples, g.winograd_tile, transformed, cols, y)
@@ -280,11 +304,6 @@ cdef inline void chunk_forward(
                       <floating> 1, chunk_cols, <int> g.taps,
                       weights, <int> g.out_channels, <floating> 0, y,
                       <int> g.out_channels)
-    if scale != NULL:
-        for i in range(rows):
-            for o in range(g.out_channels):
-                y[i * g.out_channels + o] = y[i * g.out_channels + o] * scale[o]
-    add_bias_and_activate(y, rows, g.out_channels, bias, activation)
 
 
 cdef inline void taps_major_backward(
@@ -704,8 +723,16 @@ def conv2d_maxpool_forward(
     int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     const floating[:, ::1] winograd_weights=None,  # IN: see _winograd_pointer
+    bint pool_first=False,
 ):
     """Convolution + bias + activation + max pooling; see the module notes.
+
+    With ``pool_first`` the epilogue (scale, bias, activation) runs on the
+    pooled values, a quarter of them for 2x2 windows.  That is exact only
+    where the epilogue is non-decreasing in the convolution's output (no
+    scale or one >= 0, ReLU or identity: float rounding is monotonic too, so
+    the max of the images is the image of the max); the caller checks, and
+    uses it in prediction only (``argmax`` then indexes the bare maxima).
 
     Work items are chunks of ``samples_per_chunk`` samples, or, when
     ``pooled_rows_per_block`` > 0, blocks of that many pooled rows of one
@@ -751,23 +778,37 @@ def conv2d_maxpool_forward(
                                       stride_h, stride_w,
                                       pad_top - row_start * stride_h, pad_left,
                                       dilation_h, dilation_w)
-                chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                              activation, &cols[threadid(), 0], y, scale, NULL)
+                if pool_first:
+                    chunk_convolve(block, &x[n, 0, 0, 0], 1, &weights[0, 0],
+                                   &cols[threadid(), 0], y, NULL)
+                else:
+                    chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
+                                  activation, &cols[threadid(), 0], y, scale, NULL)
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],
                               &argmax[n, 0, 0, 0])
+                if pool_first:
+                    epilogue(&pooled[n, ph_start, 0, 0], (ph_stop - ph_start) * pooled_w,
+                             g.out_channels, scale, &bias[0], activation)
             else:
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
-                chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                              &bias[0], activation, &cols[threadid(), 0], y, scale,
-                              transformed)
+                if pool_first:
+                    chunk_convolve(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
+                                   &cols[threadid(), 0], y, transformed)
+                else:
+                    chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
+                                  &bias[0], activation, &cols[threadid(), 0], y, scale,
+                                  transformed)
                 for n in range(start, stop):
                     max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
                                   pool_h, pool_w, pool_stride_h, pool_stride_w,
                                   pooled_w, 0, pooled_h, 0, &pooled[n, 0, 0, 0],
                                   &argmax[n, 0, 0, 0])
+                if pool_first:
+                    epilogue(&pooled[start, 0, 0, 0], (stop - start) * pooled_h * pooled_w,
+                             g.out_channels, scale, &bias[0], activation)
 
 
 def conv2d_maxpool_backward(

@@ -262,17 +262,21 @@ class ConvLayer(Layer):
         if self.winograd:
             self.samples_per_chunk = self.winograd_chunks[tile]
         chunk_rows = self.samples_per_chunk * out_h * out_w
-        scratch = chunk_rows * self.taps
         height, width, channels = self.input_shape
+        # The input gradient, a convolution of the output gradient, by
+        # Winograd too when it has enough channels.
+        self.winograd_back = (self.winograd and self.needs_input_grad
+                              and self.filters >= WINOGRAD_MIN_CHANNELS)
+        # im2col runs on whole chunks unless Winograd does every convolution
+        # of the chunk; then only on one image's row blocks (few samples).
+        whole_chunks = not self.winograd or (self.needs_input_grad
+                                             and not self.winograd_back)
+        scratch = (chunk_rows if whole_chunks else out_h * out_w) * self.taps
         if self.winograd:
             self.winograd_weights = np.empty(
                 _conv.winograd_weights_shape(channels, self.filters, tile), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, out_h, out_w, channels, self.filters, tile))
-        # The input gradient, a convolution of the output gradient, by
-        # Winograd too when it has enough channels.
-        self.winograd_back = (self.winograd and self.needs_input_grad
-                              and self.filters >= WINOGRAD_MIN_CHANNELS)
         if self.winograd_back:
             self.winograd_back_weights = np.empty(
                 _conv.winograd_weights_shape(self.filters, channels, tile), dtype)
@@ -317,6 +321,11 @@ class ConvLayer(Layer):
         multiplier, bias = self._epilogue()
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
+        # In prediction, a ReLU or identity epilogue with no negative
+        # multiplier commutes with the max-pool: run it on the pooled
+        # values only (exactly the same results, see conv2d_maxpool_forward).
+        pool_first = (not self.training and self.activation in ("relu", "identity")
+                      and (multiplier is None or bool(np.all(multiplier >= 0))))
         winograd_weights = self._winograd_weights(few, multiplier)
         if winograd_weights is not None:
             multiplier = None  # in the transformed weights
@@ -331,7 +340,7 @@ class ConvLayer(Layer):
                 *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 self.samples_per_chunk, rows_per_block, self.activation_code,
-                n_threads, multiplier, winograd_weights,
+                n_threads, multiplier, winograd_weights, pool_first,
             )
             return out
         # Blocks of columns, for maps of one row (series).
