@@ -18,6 +18,7 @@ instead.  ``--average-last K`` also scores, per seed, the weights (and
 BatchNorm statistics) averaged over the last K epochs: weight averaging,
 measured.  ``--tta`` also scores each seed's final model with
 ``test_time_augmentation=True`` (each image averaged with its mirror image).
+``--pytorch`` runs the accuracy mode for the same recipe in PyTorch.
 ``speed`` alternates training epochs of ours and of the same recipe
 in PyTorch 2.13 (same network, AdamW, schedule, smoothing, augmentation done
 on whole batches, batch, threads) on ``--n-train`` images, at 1 and 2 threads,
@@ -79,6 +80,8 @@ def averaged(clf, snapshots):
 
 
 def accuracy(args, X, y, X_test, y_test):
+    if args.pytorch:
+        return pytorch_accuracy(args, X, y, X_test, y_test)
     finals, seconds, averages, mirrored = [], [], [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         clf = recipe(args.epochs, seed, plain=args.plain)
@@ -148,8 +151,8 @@ def torch_augment(torch, x, generator):
 
 
 class TorchRecipe:
-    def __init__(self, torch, n_samples, epochs):
-        torch.manual_seed(0)
+    def __init__(self, torch, n_samples, epochs, seed=0):
+        torch.manual_seed(seed)
         self.torch = torch
         self.model = torch_model(torch)
         decay = [p for n, p in self.model.named_parameters()
@@ -164,7 +167,7 @@ class TorchRecipe:
             self.optimizer, lambda step: min((step + 1) / warmup,
                                              max(0.0, (total - step) / (total - warmup))))
         self.loss = torch.nn.CrossEntropyLoss(label_smoothing=SMOOTHING)
-        self.generator = torch.Generator().manual_seed(0)
+        self.generator = torch.Generator().manual_seed(seed)
 
     def epoch(self, X, y):
         torch = self.torch
@@ -186,6 +189,26 @@ class TorchRecipe:
             predicted = torch.cat([self.model(images[start:start + 1000]).argmax(1)
                                    for start in range(0, len(X), 1000)])
         return float((predicted.numpy() == y).mean())
+
+
+def pytorch_accuracy(args, X, y, X_test, y_test):
+    """The accuracy mode for the same recipe in PyTorch (``--pytorch``)."""
+    torch = torch_or_none()
+    if torch is None:
+        return
+    X_t = torch.from_numpy(X.reshape(-1, 1, 28, 28))
+    y_t = torch.from_numpy(y.astype(np.int64))
+    finals = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        model, training = TorchRecipe(torch, len(X), args.epochs, seed), 0.0
+        for epoch in range(1, args.epochs + 1):
+            training += timed(lambda: model.epoch(X_t, y_t))
+            print(f"  pytorch seed {seed} epoch {epoch:2d}: test accuracy "
+                  f"{model.score(X_test, y_test):.4f}, training {training:6.1f} s",
+                  flush=True)
+        finals.append(model.score(X_test, y_test))
+    print(f"pytorch median test accuracy {statistics.median(finals):.4f} "
+          f"(seeds: {finals})")
 
 
 def speed(args, X, y, X_test, y_test):
@@ -223,6 +246,8 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--plain", action="store_true")
     parser.add_argument("--tta", action="store_true")
+    parser.add_argument("--pytorch", action="store_true",
+                        help="accuracy: train the same recipe in PyTorch instead")
     parser.add_argument("--average-last", type=int, default=0,
                         help="also score the mean of the last K epochs' weights")
     parser.add_argument("--threads", default="1,2")
