@@ -55,20 +55,13 @@ from ._conv_geometry cimport ConvGeometry, make_geometry
 from ._pool cimport max_pool_rows, unpool_image
 from ._typedefs cimport intp_t, int32_t
 from ._winograd cimport (
+    transform_weights,
+    weight_grad_from_transformed,
     winograd_chunk,
     winograd_plane,
     winograd_positions,
     winograd_scratch,
-    winograd_tiles,
     winograd_weight_grad_chunk,
-    winograd_weight_grad_double,
-    winograd_weight_grad_float,
-    winograd_weights_double,
-    winograd_weights_float,
-    winograd4_weight_grad_double,
-    winograd4_weight_grad_float,
-    winograd4_weights_double,
-    winograd4_weights_float,
 )
 
 cdef enum:
@@ -438,19 +431,9 @@ cdef inline void finish_weight_grad(
     reduce_partials(weight_partials, bias_partials, n_chunks, &winograd_grad[0, 0],
                     winograd_grad.shape[0] * winograd_plane(cin, cout), grad_bias,
                     n_threads)
-    if winograd_grad.shape[0] == 36:
-        if floating is float:
-            winograd4_weight_grad_float(&winograd_grad[0, 0], cin, cout,
-                                        winograd_plane(cin, cout), &grad_weights[0, 0])
-        else:
-            winograd4_weight_grad_double(&winograd_grad[0, 0], cin, cout,
-                                         winograd_plane(cin, cout), &grad_weights[0, 0])
-    elif floating is float:
-        winograd_weight_grad_float(&winograd_grad[0, 0], cin, cout,
-                                   winograd_plane(cin, cout), &grad_weights[0, 0])
-    else:
-        winograd_weight_grad_double(&winograd_grad[0, 0], cin, cout,
-                                    winograd_plane(cin, cout), &grad_weights[0, 0])
+    weight_grad_from_transformed(4 if winograd_grad.shape[0] == 36 else 2,
+                                 &winograd_grad[0, 0], cin, cout,
+                                 winograd_plane(cin, cout), &grad_weights[0, 0])
 
 
 cdef const floating* _scale_pointer(const floating[::1] channel_scale):
@@ -503,8 +486,7 @@ def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
                                         out_channels, 3, 3, 1, 1, 1, 1, 1, 1)
     if tile not in (2, 4):
         raise ValueError("tile must be 2 or 4")
-    return winograd_scratch(winograd_tiles(g, samples, tile), tile, channels,
-                            out_channels)
+    return winograd_scratch(g, samples, tile).size
 
 
 def winograd_weights_shape(int channels, int out_channels, int tile=2):
@@ -539,19 +521,8 @@ def winograd_weights(
     if channel_scale is not None and channel_scale.shape[0] != cout:
         raise ValueError("channel_scale needs one value per output channel")
     with nogil:
-        if tile == 4:
-            if floating is float:
-                winograd4_weights_float(&weights[0, 0, 0, 0], cin, cout, scale,
-                                        &transformed[0, 0], transformed.shape[1])
-            else:
-                winograd4_weights_double(&weights[0, 0, 0, 0], cin, cout, scale,
-                                         &transformed[0, 0], transformed.shape[1])
-        elif floating is float:
-            winograd_weights_float(&weights[0, 0, 0, 0], cin, cout, scale,
-                                   &transformed[0, 0], transformed.shape[1])
-        else:
-            winograd_weights_double(&weights[0, 0, 0, 0], cin, cout, scale,
-                                    &transformed[0, 0], transformed.shape[1])
+        transform_weights(tile, &weights[0, 0, 0, 0], cin, cout, scale,
+                          &transformed[0, 0], transformed.shape[1])
 
 
 def conv2d_forward(

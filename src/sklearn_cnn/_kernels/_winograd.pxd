@@ -83,9 +83,32 @@ cdef inline intp_t winograd_positions(int tile) noexcept nogil:
     return (tile + 2) * (tile + 2)
 
 
-cdef inline intp_t winograd_tiles(ConvGeometry g, intp_t n_samples, int tile) noexcept nogil:
-    """Tiles of ``tile`` x ``tile`` outputs covering n_samples output maps."""
-    return n_samples * ((g.out_h + tile - 1) // tile) * ((g.out_w + tile - 1) // tile)
+cdef struct WinogradScratch:
+    # Where winograd_chunk and winograd_weight_grad_chunk keep their data in
+    # the caller's scratch, offsets in values: the transformed input tiles
+    # (tiles, positions, C) at 0, then the GEMM outputs or transformed output
+    # gradients (tiles, positions, OC), a row of zeros (max(C, OC)), spare
+    # rows for outputs past the map's edge (tile² - 1, OC) and F(4x4)'s
+    # transform tile (36, max(C, OC)); ``size`` values in all.
+    intp_t tiles_h, tiles_w, n_tiles, positions
+    intp_t products, zeros, spare, tmp, size
+
+
+cdef inline WinogradScratch winograd_scratch(ConvGeometry g, intp_t n_samples,
+                                             int tile) noexcept nogil:
+    """The scratch layout of a chunk of n_samples output maps."""
+    cdef WinogradScratch s
+    cdef intp_t cin = g.channels, cout = g.out_channels, widest = max(cin, cout)
+    s.tiles_h = (g.out_h + tile - 1) // tile
+    s.tiles_w = (g.out_w + tile - 1) // tile
+    s.n_tiles = n_samples * s.tiles_h * s.tiles_w
+    s.positions = winograd_positions(tile)
+    s.products = s.positions * s.n_tiles * cin
+    s.zeros = s.products + s.positions * s.n_tiles * cout
+    s.spare = s.zeros + widest
+    s.tmp = s.spare + (tile * tile - 1) * cout
+    s.size = s.tmp + (36 * widest if tile == 4 else 0)
+    return s
 
 
 cdef inline void winograd_transform_input(
@@ -157,24 +180,22 @@ cdef inline void winograd_weight_grad_chunk(
     position xi), with V the forward's transformed input;
     ``winograd_weight_grad`` maps the sum over chunks back to the 3x3
     weights.  No im2col at all."""
-    cdef intp_t tiles_h = (g.out_h + tile - 1) // tile
-    cdef intp_t tiles_w = (g.out_w + tile - 1) // tile
-    cdef intp_t n_tiles = winograd_tiles(g, n_samples, tile)
-    cdef intp_t positions = winograd_positions(tile)
+    cdef WinogradScratch s = winograd_scratch(g, n_samples, tile)
+    cdef intp_t n_tiles = s.n_tiles, positions = s.positions
     cdef intp_t cin = g.channels, cout = g.out_channels
     cdef intp_t plane = winograd_plane(cin, cout)
-    cdef floating* v = scratch                              # (tiles, positions, C)
-    cdef floating* dm = v + positions * n_tiles * cin       # (tiles, positions, OC)
-    cdef floating* zeros = dm + positions * n_tiles * cout  # (max(C, OC),)
-    cdef floating* tmp = zeros + max(cin, cout) + (tile * tile - 1) * cout
+    cdef floating* v = scratch
+    cdef floating* dm = scratch + s.products
+    cdef floating* zeros = scratch + s.zeros
+    cdef floating* tmp = scratch + s.tmp
     cdef floating* dy[16]
     cdef intp_t n, ty, tx, i, xi, index = 0
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
     for i in range(cout):
         zeros[i] = 0
     for n in range(n_samples):
-        for ty in range(tiles_h):
-            for tx in range(tiles_w):
+        for ty in range(s.tiles_h):
+            for tx in range(s.tiles_w):
                 # Read only: outside the map, all read the zeros.
                 output_tile_rows(g, <floating*> dz, n, ty, tx, tile, zeros, 0, dy)
                 if tile == 4:
@@ -209,17 +230,15 @@ cdef inline void winograd_chunk(
     all the chunk's tiles at once, transform back.  Any padding, odd sizes
     included: tile positions outside the input read zeros, outputs outside
     the map go to spare rows."""
-    cdef intp_t tiles_h = (g.out_h + tile - 1) // tile
-    cdef intp_t tiles_w = (g.out_w + tile - 1) // tile
-    cdef intp_t n_tiles = winograd_tiles(g, n_samples, tile)
-    cdef intp_t positions = winograd_positions(tile)
+    cdef WinogradScratch s = winograd_scratch(g, n_samples, tile)
+    cdef intp_t n_tiles = s.n_tiles, positions = s.positions
     cdef intp_t cin = g.channels, cout = g.out_channels
     cdef intp_t plane = winograd_plane(cin, cout)
-    cdef floating* v = scratch                              # (tiles, positions, C)
-    cdef floating* m = v + positions * n_tiles * cin        # (tiles, positions, OC)
-    cdef floating* zeros = m + positions * n_tiles * cout   # (max(C, OC),)
-    cdef floating* spare = zeros + max(cin, cout)           # (tile² - 1, OC)
-    cdef floating* tmp = spare + (tile * tile - 1) * cout   # (36, max(C, OC))
+    cdef floating* v = scratch
+    cdef floating* m = scratch + s.products
+    cdef floating* zeros = scratch + s.zeros
+    cdef floating* spare = scratch + s.spare
+    cdef floating* tmp = scratch + s.tmp
     cdef floating* outs[16]
     cdef intp_t n, ty, tx, xi, index = 0
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
@@ -228,8 +247,8 @@ cdef inline void winograd_chunk(
                       v + xi * cin, <int> (positions * cin), transformed + xi * plane,
                       <int> cout, <floating> 0, m + xi * cout, <int> (positions * cout))
     for n in range(n_samples):
-        for ty in range(tiles_h):
-            for tx in range(tiles_w):
+        for ty in range(s.tiles_h):
+            for tx in range(s.tiles_w):
                 # Written: outside the map, each to its own spare row.
                 output_tile_rows(g, y, n, ty, tx, tile, spare, cout, outs)
                 if tile == 4:
@@ -248,9 +267,33 @@ cdef inline void winograd_chunk(
                 index = index + 1
 
 
-cdef inline intp_t winograd_scratch(intp_t n_tiles, int tile, intp_t cin,
-                                    intp_t cout) noexcept nogil:
-    """Values of scratch winograd_chunk and winograd_weight_grad_chunk need."""
-    cdef intp_t widest = max(cin, cout)
-    return (winograd_positions(tile) * n_tiles * (cin + cout) + widest
-            + (tile * tile - 1) * cout + (36 * widest if tile == 4 else 0))
+cdef inline void transform_weights(
+    int tile, const floating* w, intp_t cin, intp_t cout, const floating* scale,
+    floating* u, intp_t u_plane,
+) noexcept nogil:
+    """u = G g G^T (times scale) for F(tile x tile, 3x3), float or double."""
+    if tile == 4:
+        if floating is float:
+            winograd4_weights_float(w, cin, cout, scale, u, u_plane)
+        else:
+            winograd4_weights_double(w, cin, cout, scale, u, u_plane)
+    elif floating is float:
+        winograd_weights_float(w, cin, cout, scale, u, u_plane)
+    else:
+        winograd_weights_double(w, cin, cout, scale, u, u_plane)
+
+
+cdef inline void weight_grad_from_transformed(
+    int tile, const floating* du, intp_t cin, intp_t cout, intp_t u_plane,
+    floating* dw,
+) noexcept nogil:
+    """dw = G^T du G for F(tile x tile, 3x3), float or double."""
+    if tile == 4:
+        if floating is float:
+            winograd4_weight_grad_float(du, cin, cout, u_plane, dw)
+        else:
+            winograd4_weight_grad_double(du, cin, cout, u_plane, dw)
+    elif floating is float:
+        winograd_weight_grad_float(du, cin, cout, u_plane, dw)
+    else:
+        winograd_weight_grad_double(du, cin, cout, u_plane, dw)

@@ -62,9 +62,10 @@ WINOGRAD_MIN_CHANNELS = 8
 # Output tiles of Winograd's convolutions, by use.  Training runs F(4x4, 3x3)
 # (36 GEMMs per 4x4 outputs: 4x fewer multiplications than im2col, and less
 # transformed data than F(2x2)'s 2.25x) and keeps F(2x2)'s accuracy where
-# it matters: its float32 errors are about 10x F(2x2)'s (1e-5 of the
-# outputs' size at worst), harmless to stochastic gradients, but prediction
-# stays with F(2x2, 3x3), within 1e-5 of other implementations (ONNX).
+# it matters: its float32 errors are 5-20x F(2x2)'s (up to 4e-5 of the
+# outputs' mean size on random 64-channel tiles), harmless to stochastic
+# gradients, but prediction stays with F(2x2, 3x3), within 1e-5 of other
+# implementations (ONNX).
 WINOGRAD_TRAINING_TILE = 4
 WINOGRAD_PREDICT_TILE = 2
 # Winograd's scratch per chunk (transformed tiles and GEMM outputs) is kept
@@ -74,7 +75,7 @@ WINOGRAD_PREDICT_TILE = 2
 # 7x7, 111-114 ms up to 0.8 MiB and 160 at 2.6 MiB.  F(4x4), in training:
 # 1.5 MiB, and no cap of TARGET_CHUNK_ROWS (one 28x28 image per chunk left
 # its GEMMs 49 tiles tall); the vgg() step at batch 128 (1 thread) took
-# 74 ms with 0.5 MiB, 66-68 with 1 MiB, 64-67 with 1.5 MiB, 65-67 with 2-3.
+# 74 ms with 0.5 MiB, 66-68 with 1 MiB, 64-67 with 1.5 MiB, 65-66 with 2-3.
 WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024}
 
 
