@@ -8,7 +8,9 @@ max-pool, two of 64, max-pool (each convolution followed by
 BatchNormalization and ReLU), then a dense layer of 256 with dropout 0.3.
 The recipe: AdamW (decay 0.05, not on biases or BatchNorm), a one-epoch
 warm-up then linear decay of the learning rate over the run, label smoothing
-0.1, random translations of up to 2 pixels and horizontal flips, batch 128.
+0.1, random translations of up to 2 pixels and horizontal flips, batch 128,
+and PyTorch's initialisation (``weight_init="pytorch"``: its smaller
+starting weights learn faster early on; ``--init auto`` runs ours).
 
 ``accuracy`` trains on the 60k training images for ``--epochs`` epochs per
 seed (one ``partial_fit`` per epoch, which follows the same schedule as
@@ -55,7 +57,7 @@ SMOOTHING = 0.1
 MAX_SHIFT = 2
 
 
-def recipe(epochs, seed, plain=False):
+def recipe(epochs, seed, plain=False, weight_init="pytorch"):
     """Our estimator for the recipe (or, with ``plain``, Adam and nothing else)."""
     if plain:
         return CNNClassifier((256,), conv_layers=vgg(), dropout=0.3,
@@ -66,7 +68,7 @@ def recipe(epochs, seed, plain=False):
         solver="adamw", alpha=WEIGHT_DECAY, learning_rate_init=LEARNING_RATE,
         learning_rate=LinearDecay(warmup_epochs=1), label_smoothing=SMOOTHING,
         augment=(RandomTranslation(MAX_SHIFT), RandomFlip()), random_state=seed,
-        image_shape=(28, 28))
+        image_shape=(28, 28), weight_init=weight_init)
 
 
 def averaged(clf, snapshots):
@@ -84,7 +86,7 @@ def accuracy(args, X, y, X_test, y_test):
         return pytorch_accuracy(args, X, y, X_test, y_test)
     finals, seconds, averages, mirrored = [], [], [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        clf = recipe(args.epochs, seed, plain=args.plain)
+        clf = recipe(args.epochs, seed, plain=args.plain, weight_init=args.init)
         training = 0.0
         curve = []
         snapshots = []
@@ -219,7 +221,7 @@ def speed(args, X, y, X_test, y_test):
         with threads(n_threads):
             # One partial_fit per epoch (the first, on a few images, builds and
             # allocates), over a schedule of as many epochs.
-            ours = recipe(args.epochs + 1, 0)
+            ours = recipe(args.epochs + 1, 0, weight_init=args.init)
             ours.partial_fit(X[:256], y[:256], classes=np.arange(10))
             times = {"sklearn-cnn": [], "pytorch": []}
             if torch is not None:
@@ -246,6 +248,8 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--plain", action="store_true")
     parser.add_argument("--tta", action="store_true")
+    parser.add_argument("--init", choices=["pytorch", "auto", "glorot"], default="pytorch",
+                        help="our weight_init (PyTorch's by default, as the PyTorch runs)")
     parser.add_argument("--pytorch", action="store_true",
                         help="accuracy: train the same recipe in PyTorch instead")
     parser.add_argument("--average-last", type=int, default=0,
@@ -257,7 +261,8 @@ def main():
     X, y, X_test, y_test = load_fashion_mnist_or_exit()
     blas = [(lib["internal_api"], lib.get("architecture")) for lib in threadpool_info()
             if lib["user_api"] == "blas"]
-    print(f"Fashion-MNIST recipe ({'plain Adam' if args.plain else 'modern'}); "
+    print(f"Fashion-MNIST recipe ({'plain Adam' if args.plain else 'modern'}, "
+          f"weight_init={args.init!r}); "
           f"BLAS {blas}", flush=True)
     if args.mode == "accuracy":
         accuracy(args, X, y, X_test, y_test)

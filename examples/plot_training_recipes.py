@@ -5,8 +5,9 @@ A modern training recipe, side by side with plain Adam
 The same VGG-style network (:func:`~sklearn_cnn.architectures.vgg`, with
 BatchNormalization) trained twice: with plain Adam at a constant learning
 rate, and with the recipe of the user guide: AdamW, a one-epoch warm-up then
-linear decay of the learning rate, label smoothing, and random translations
-and flips of the training images.  The test accuracy is drawn after every
+linear decay of the learning rate, label smoothing, random translations
+and flips of the training images, and PyTorch's smaller starting weights
+(``weight_init="pytorch"``).  The test accuracy is drawn after every
 epoch; ``partial_fit`` runs one epoch per call and follows the same schedule
 as ``fit`` with ``max_iter`` epochs.
 
@@ -60,7 +61,7 @@ recipes = {
     "modern recipe": CNNClassifier(
         solver="adamw", alpha=0.05, learning_rate_init=2e-3,
         learning_rate=LinearDecay(warmup_epochs=1), label_smoothing=0.1,
-        augment=(RandomTranslation(2), *flip), **common),
+        augment=(RandomTranslation(2), *flip), weight_init="pytorch", **common),
 }
 
 curves = {}

@@ -312,3 +312,26 @@ def test_pooling_before_the_epilogue_gives_the_same_bits(
     np.testing.assert_array_equal(results[1], results[0])
     if activation == "relu":
         assert (results[0] == 0).any() and (results[0] > 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fold_batchnorm_is_numpys_expression_bit_for_bit(dtype, rng):
+    """The kernel replaced ``scale / np.sqrt(var + eps)`` and ``(b - mean) * m
+    + shift`` in the prediction path: it must give the same bits."""
+    from sklearn_cnn._kernels import _conv
+
+    n = 37
+    conv_bias, scale, shift, mean = (rng.normal(size=n).astype(dtype) for _ in range(4))
+    var = rng.uniform(0, 3, size=n).astype(dtype)
+    var[0] = 0  # a channel that never varied
+    multiplier, bias = np.empty(n, dtype), np.empty(n, dtype)
+    nonnegative = _conv.fold_batchnorm(conv_bias, scale, shift, mean, var, 1e-5,
+                                       multiplier, bias)
+    expected = scale / np.sqrt(var.astype(np.float64) + 1e-5)
+    np.testing.assert_array_equal(multiplier, expected.astype(dtype))
+    np.testing.assert_array_equal(bias, ((conv_bias - mean) * expected + shift).astype(dtype))
+    assert nonnegative is bool(np.all(multiplier >= 0)) is False  # scale has negatives
+    assert _conv.fold_batchnorm(conv_bias, np.abs(scale), shift, mean, var, 1e-5,
+                                multiplier, bias) is True
+    with pytest.raises(ValueError, match="one value per channel"):
+        _conv.fold_batchnorm(conv_bias, scale[:-1], shift, mean, var, 1e-5, multiplier, bias)

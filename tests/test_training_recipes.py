@@ -137,6 +137,7 @@ def test_schedules_are_plain_data_and_grid_searchable(digits):
     (dict(label_smoothing=1.0), ValueError, "label_smoothing"),
     (dict(solver="adamx"), ValueError, "solver"),
     (dict(learning_rate="cosine_decay"), ValueError, "learning_rate"),
+    (dict(weight_init="he"), ValueError, "weight_init"),
 ])
 def test_bad_recipe_settings_are_refused_before_training(params, error, match, digits):
     X, y = digits
@@ -218,6 +219,44 @@ def test_adamw_without_decay_is_adam(digits):
     adamw = quiet(CNNClassifier(solver="adamw", alpha=0.0, max_iter=2, **SMALL).fit, X, y)
     for a, b in zip(adam.coefs_ + adam.intercepts_, adamw.coefs_ + adamw.intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------- initialisation
+
+
+@pytest.mark.parametrize("scheme", ["auto", "glorot", "pytorch"])
+def test_weight_init_draws_from_its_documented_bounds(scheme):
+    clf = CNNClassifier((300,), conv_layers=(Conv2D(16), MaxPool2D()),
+                        weight_init=scheme)
+    network = clf._build_network(10, (1, 12, 12))
+    parameters, _ = network.init_parameters(np.random.RandomState(0), np.float64)
+    for name, array in parameters.items():
+        weights = parameters[name.rsplit(".", 1)[0] + ".weights"]
+        *taps, n_outputs = weights.shape  # (kh, kw, channels) or (n_inputs,)
+        fan_in = int(np.prod(taps))
+        fan_out = int(np.prod(taps[:-1])) * n_outputs
+        relu = not name.startswith("output")
+        bound = {"auto": np.sqrt(6 / fan_in) if relu else np.sqrt(6 / (fan_in + fan_out)),
+                 "glorot": np.sqrt(6 / (fan_in + fan_out)),
+                 "pytorch": 1 / np.sqrt(fan_in)}[scheme]
+        if name.endswith(".bias") and scheme != "pytorch":
+            assert not array.any(), name
+            continue
+        largest = np.abs(array).max()
+        assert largest <= bound, name
+        if array.size >= 100:  # the bound is reached, not just respected
+            assert largest > 0.95 * bound, name
+
+
+def test_every_weight_init_trains_and_changes_only_the_start(digits):
+    X, y = digits
+    fitted = {scheme: quiet(CNNClassifier(max_iter=20, weight_init=scheme, **SMALL).fit,
+                            X, y)
+              for scheme in ("auto", "glorot", "pytorch")}
+    for scheme, clf in fitted.items():
+        assert clf.score(X, y) > 0.85, scheme
+        assert clone(clf).get_params()["weight_init"] == scheme
+    assert not np.array_equal(fitted["auto"].coefs_[0], fitted["pytorch"].coefs_[0])
 
 
 # --------------------------------------------------------- label smoothing

@@ -40,6 +40,7 @@ from .augmentation import Augmentation, check_augment
 from .layers import as_layer_spec
 from .layers._base import (
     ACTIVATIONS,
+    WEIGHT_INITS,
     BuildContext,
     replace_in_layers,
     spatial_dims_of,
@@ -108,6 +109,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         "image_shape": [tuple, list, None],
         "augment": [tuple, list, Augmentation, None],
         "test_time_augmentation": ["boolean"],
+        "weight_init": [StrOptions(set(WEIGHT_INITS))],
     }
 
     def __init__(
@@ -140,6 +142,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         image_shape=None,
         augment=None,
         test_time_augmentation=False,
+        weight_init="auto",
     ):
         # CNNRegressor uses this signature as it is; CNNClassifier adds
         # class_weight and label_smoothing.  scikit-learn reads the
@@ -171,6 +174,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         self.image_shape = image_shape
         self.augment = augment
         self.test_time_augmentation = test_time_augmentation
+        self.weight_init = weight_init
 
     # ------------------------------------------------- hooks for subclasses
 
@@ -353,7 +357,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         conv_specs, auto, hidden = self._validate_architecture()
         channels, height, width = image_shape
         context = BuildContext(self.activation, auto=auto, rng=rng, fuse=fuse,
-                               inference=not training)
+                               inference=not training, weight_init=self.weight_init)
         return Network(conv_specs, hidden, n_outputs, (height, width, channels),
                        context, dropout=self.dropout)
 

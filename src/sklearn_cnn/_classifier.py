@@ -112,6 +112,7 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
         image_shape=None,
         augment=None,
         test_time_augmentation=False,
+        weight_init="auto",
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -125,7 +126,7 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, dropout=dropout,
             image_shape=image_shape, augment=augment,
-            test_time_augmentation=test_time_augmentation)
+            test_time_augmentation=test_time_augmentation, weight_init=weight_init)
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
 

@@ -144,6 +144,16 @@ PARAMETERS = """\
     test_time_augmentation : bool, default=False
         Predict from the mean of the network's outputs for each image and
         its mirror image (left-right).  Images only.
+
+    weight_init : {"auto", "glorot", "pytorch"}, default="auto"
+        How convolutions and dense layers draw their starting weights, all
+        uniform.  "auto": He (``±sqrt(6 / fan_in)``) for ReLU-like
+        activations and Glorot (``±sqrt(6 / (fan_in + fan_out))``) for the
+        others, zero biases.  "glorot": Glorot for every layer, as
+        MLPClassifier.  "pytorch": ``±1 / sqrt(fan_in)`` for weights and
+        biases, PyTorch's default; its smaller weights take larger relative
+        steps early on, which measurably speeds up training networks with
+        BatchNormalization (the user guide's recipe: see there).
 """
 
 ATTRIBUTES = """\

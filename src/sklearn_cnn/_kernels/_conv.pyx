@@ -44,6 +44,7 @@ where the activation's output *is* the pooled value.
 
 from cython.parallel cimport prange, threadid
 from cython cimport floating
+from libc.math cimport sqrt
 from libc.string cimport memset
 
 from ._activations cimport (
@@ -523,6 +524,44 @@ def winograd_weights(
     with nogil:
         transform_weights(tile, &weights[0, 0, 0, 0], cin, cout, scale,
                           &transformed[0, 0], transformed.shape[1])
+
+
+def fold_batchnorm(
+    const floating[::1] conv_bias,      # IN: (OC,) the convolution's bias
+    const floating[::1] scale,          # IN: (OC,) BatchNormalization's
+    const floating[::1] shift,          # IN: (OC,)
+    const floating[::1] running_mean,   # IN: (OC,)
+    const floating[::1] running_var,    # IN: (OC,)
+    double epsilon,
+    floating[::1] multiplier,           # OUT: (OC,)
+    floating[::1] bias,                 # OUT: (OC,)
+):
+    """A BatchNormalization folded into the convolution before it:
+    ``(conv + conv_bias - mean) * m + shift`` as ``conv * m + bias``, with
+    ``m = scale / sqrt(var + epsilon)`` in float64.  The same operations in
+    the same types as NumPy's ``scale / np.sqrt(var.astype(float64) + eps)``
+    and ``(conv_bias - mean) * m + shift``, so the same bits, in about 1 us
+    where those NumPy calls took 6-7 us per layer on every prediction.
+
+    Returns True when no multiplier is negative (or NaN): then the epilogue
+    commutes with max-pooling (see ``conv2d_maxpool_forward``).
+    """
+    cdef intp_t c, n = conv_bias.shape[0]
+    cdef double m
+    cdef bint nonnegative = True
+    if not (scale.shape[0] == shift.shape[0] == running_mean.shape[0]
+            == running_var.shape[0] == multiplier.shape[0] == bias.shape[0] == n):
+        raise ValueError("fold_batchnorm needs one value per channel in every array")
+    with nogil:
+        for c in range(n):
+            m = scale[c] / sqrt(<double>running_var[c] + epsilon)
+            # conv_bias - mean in the arrays' type, as NumPy subtracts them.
+            bias[c] = <floating>(<floating>(conv_bias[c] - running_mean[c]) * m
+                                 + <double>shift[c])
+            multiplier[c] = <floating>m
+            if not multiplier[c] >= 0:
+                nonnegative = False
+    return nonnegative
 
 
 def conv2d_forward(

@@ -204,11 +204,15 @@ class BuildContext:
     inference : bool
         The network will only predict: layers may also absorb what only
         inference allows (a BatchNormalization folded into a convolution).
+    weight_init : str
+        The estimator's ``weight_init``: how trained layers draw their
+        starting weights (see :func:`uniform_init`).
     """
 
     def __init__(self, activation="relu", auto=False, rng=None, fuse=True,
-                 inference=False):
+                 inference=False, weight_init="auto"):
         self.activation = activation
+        self.weight_init = weight_init
         self.auto = auto
         self.rng = rng
         self.fuse = fuse
@@ -369,17 +373,43 @@ def require_feature_map(input_shape, spec, path):
             "layers must come before Dense layers.")
 
 
-def uniform_init(fan_in, fan_out, activation):
-    """He-uniform for ReLU-like activations, Glorot-uniform otherwise (as
-    MLPClassifier for 'logistic').  Drawn in float64 and cast, so float32 and
-    float64 models start from the same values."""
-    if activation in ("relu", "leaky_relu"):
+WEIGHT_INITS = ("auto", "glorot", "pytorch")
+
+
+def uniform_init(fan_in, fan_out, activation, scheme="auto"):
+    """Uniform weights whose bound follows ``scheme`` (the estimator's
+    ``weight_init``).
+
+    "auto": He-uniform (``sqrt(6 / fan_in)``) for ReLU-like activations,
+    Glorot-uniform otherwise (``sqrt(6 / (fan_in + fan_out))``, and
+    ``sqrt(2 / (fan_in + fan_out))`` for 'logistic', as MLPClassifier).
+    "glorot": MLPClassifier's Glorot rule whatever the activation.
+    "pytorch": ``1 / sqrt(fan_in)``, PyTorch's default for ``Linear`` and
+    ``Conv`` layers (``kaiming_uniform_`` with ``a=sqrt(5)``).
+
+    Drawn in float64 and cast, so float32 and float64 models start from the
+    same values.
+    """
+    if scheme == "pytorch":
+        bound = 1.0 / math.sqrt(fan_in)
+    elif scheme == "auto" and activation in ("relu", "leaky_relu"):
         bound = math.sqrt(6.0 / fan_in)
     elif activation == "logistic":
         bound = math.sqrt(2.0 / (fan_in + fan_out))
     else:
         bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return _uniform(bound)
 
+
+def bias_init(fan_in, scheme="auto"):
+    """Zero biases (as Keras), except for "pytorch", which draws them from
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` as PyTorch does."""
+    if scheme == "pytorch":
+        return _uniform(1.0 / math.sqrt(fan_in))
+    return zeros_init
+
+
+def _uniform(bound):
     def init(rng, dtype, shape):
         return rng.uniform(-bound, bound, shape).astype(dtype)
 

@@ -111,7 +111,6 @@ class BatchNormLayer(Layer):
         out_rows = out.reshape(-1, self.channels)
         code = ACTIVATION_CODES[self.activation]
         if not self.training:
-            # Running statistics folded into one multiply-add per value.
             # Running statistics folded into one multiply-add per value,
             # centred on the running mean rounded to the data's type.
             dtype = self.input.dtype

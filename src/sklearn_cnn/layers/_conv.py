@@ -22,11 +22,11 @@ from ._base import (
     ParamInfo,
     absorb_activation,
     as_pair,
+    bias_init,
     check_activation,
     register,
     require_feature_map,
     uniform_init,
-    zeros_init,
 )
 
 # The AVX2 build where the CPU has it (see sklearn_cnn._kernels).
@@ -139,6 +139,7 @@ class ConvLayer(Layer):
         require_feature_map(input_shape, spec, path)
         height, width, channels = input_shape
         self.path = path
+        self.weight_init = context.weight_init
         self.kernel_h, self.kernel_w = as_pair(spec.kernel_size, "kernel_size", 1)
         self.stride_h, self.stride_w = as_pair(spec.stride, "stride", 1)
         self.dilation_h, self.dilation_w = as_pair(spec.dilation, "dilation", 1)
@@ -197,6 +198,7 @@ class ConvLayer(Layer):
         # arrays as they are: nothing goes stale when training resumes.
         self.fold_batchnorm = context.inference
         self.batchnorm = None
+        self.folded = None  # buffers of the folded multiplier and bias
 
     @property
     def activation_code(self):
@@ -230,8 +232,8 @@ class ConvLayer(Layer):
         return {
             "weights": ParamInfo(
                 (self.kernel_h, self.kernel_w, self.input_shape[2], self.filters),
-                True, uniform_init(fan_in, fan_out, self.activation)),
-            "bias": ParamInfo((self.filters,), False, zeros_init),
+                True, uniform_init(fan_in, fan_out, self.activation, self.weight_init)),
+            "bias": ParamInfo((self.filters,), False, bias_init(fan_in, self.weight_init)),
         }
 
     def children(self):
@@ -243,16 +245,21 @@ class ConvLayer(Layer):
         self.weights_2d = self.weights.reshape(self.taps, self.filters)
 
     def _epilogue(self):
-        """``(multiplier, bias)`` per output channel: the folded
+        """``(multiplier, bias, nonnegative)`` per output channel: the folded
         BatchNormalization's ``(conv + b - mean) * m + shift`` as
-        ``conv * m + bias``, or ``(None, bias)`` without one."""
+        ``conv * m + bias``, or ``(None, bias, True)`` without one.
+        ``nonnegative``: no multiplier is negative.  Computed at each call
+        (in one kernel, into buffers kept for the next), so that it never
+        goes stale when training resumes."""
         if self.batchnorm is None:
-            return None, self.bias
+            return None, self.bias, True
         bn = self.batchnorm
-        multiplier = bn.scale / np.sqrt(bn.running_var.astype(np.float64) + bn.epsilon)
-        bias = (self.bias - bn.running_mean) * multiplier + bn.shift
-        dtype = self.bias.dtype
-        return multiplier.astype(dtype), bias.astype(dtype)
+        if self.folded is None or self.folded[0].dtype != self.bias.dtype:
+            self.folded = (np.empty_like(self.bias), np.empty_like(self.bias))
+        multiplier, bias = self.folded
+        nonnegative = _conv.fold_batchnorm(self.bias, bn.scale, bn.shift, bn.running_mean,
+                                           bn.running_var, bn.epsilon, multiplier, bias)
+        return multiplier, bias, nonnegative
 
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         self.training = training
@@ -319,14 +326,14 @@ class ConvLayer(Layer):
         self.input = x
         n = x.shape[0]
         out = self.output[:n]
-        multiplier, bias = self._epilogue()
+        multiplier, bias, nonnegative = self._epilogue()
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
         # In prediction, a ReLU or identity epilogue with no negative
         # multiplier commutes with the max-pool: run it on the pooled
         # values only (exactly the same results, see conv2d_maxpool_forward).
-        pool_first = (not self.training and self.activation in ("relu", "identity")
-                      and (multiplier is None or bool(np.all(multiplier >= 0))))
+        pool_first = (not self.training and nonnegative
+                      and self.activation in ("relu", "identity"))
         winograd_weights = self._winograd_weights(few, multiplier)
         if winograd_weights is not None:
             multiplier = None  # in the transformed weights
@@ -361,7 +368,7 @@ class ConvLayer(Layer):
     def export_onnx(self, graph, x, input_shape):
         # Conv weights are (filters, channels, kh, kw) in ONNX; the folded
         # BatchNormalization scales each filter.
-        multiplier, bias = self._epilogue()
+        multiplier, bias, _ = self._epilogue()
         weights = self.weights.astype(np.float64)
         if multiplier is not None:
             weights = weights * multiplier.astype(np.float64)

@@ -12,10 +12,10 @@ from ._base import (
     LayerSpec,
     ParamInfo,
     absorb_activation,
+    bias_init,
     check_activation,
     register,
     uniform_init,
-    zeros_init,
 )
 
 
@@ -53,6 +53,7 @@ class DenseLayer(Layer):
         self.input_shape = (n_inputs,)
         self.output_shape = (spec.units,)
         self.activation = spec.activation or context.activation
+        self.weight_init = context.weight_init
         self.name = f"Dense({spec.units})"
 
     @property
@@ -66,8 +67,9 @@ class DenseLayer(Layer):
         n_inputs, n_outputs = self.input_shape[0], self.output_shape[0]
         return {
             "weights": ParamInfo((n_inputs, n_outputs), True,
-                                 uniform_init(n_inputs, n_outputs, self.activation)),
-            "bias": ParamInfo((n_outputs,), False, zeros_init),
+                                 uniform_init(n_inputs, n_outputs, self.activation,
+                                              self.weight_init)),
+            "bias": ParamInfo((n_outputs,), False, bias_init(n_inputs, self.weight_init)),
         }
 
     def bind(self, params, state):
