@@ -219,17 +219,18 @@ def speed(args, X, y, X_test, y_test):
     monitor = CpuMonitor()
     for n_threads in [int(t) for t in args.threads.split(",")]:
         with threads(n_threads):
-            # One partial_fit per epoch (the first, on a few images, builds and
-            # allocates), over a schedule of as many epochs.
-            ours = recipe(args.epochs + 1, 0, weight_init=args.init)
-            ours.partial_fit(X[:256], y[:256], classes=np.arange(10))
+            # One partial_fit per epoch, over a schedule of as many epochs: the
+            # same schedule as PyTorch's (the first epoch's timing includes
+            # building and allocating, as PyTorch's includes its first calls).
+            ours = recipe(args.epochs, 0, weight_init=args.init)
             times = {"sklearn-cnn": [], "pytorch": []}
             if torch is not None:
                 theirs = TorchRecipe(torch, len(X), args.epochs)
                 X_t = torch.from_numpy(X.reshape(-1, 1, 28, 28))
                 y_t = torch.from_numpy(y.astype(np.int64))
             for _ in range(args.epochs):
-                times["sklearn-cnn"].append(timed(lambda: ours.partial_fit(X, y)))
+                times["sklearn-cnn"].append(timed(
+                    lambda: ours.partial_fit(X, y, classes=np.arange(10))))
                 if torch is not None:
                     times["pytorch"].append(timed(lambda: theirs.epoch(X_t, y_t)))
             report_alternated(
