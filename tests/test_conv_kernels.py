@@ -335,3 +335,21 @@ def test_fold_batchnorm_is_numpys_expression_bit_for_bit(dtype, rng):
                                 multiplier, bias) is True
     with pytest.raises(ValueError, match="one value per channel"):
         _conv.fold_batchnorm(conv_bias, scale[:-1], shift, mean, var, 1e-5, multiplier, bias)
+
+
+def test_balanced_chunks_stay_within_their_scratch_and_share_evenly():
+    from sklearn_cnn.layers._conv import CHUNK_GROUP, balanced_chunk, chunk_count
+
+    for cap in range(1, 30):
+        for n in range(1, 300):
+            size = balanced_chunk(n, cap)
+            made = -(-n // size)
+            assert 1 <= size <= cap  # scratch is allocated for cap samples
+            # ... and weight-gradient scratch for the batch size's chunk count.
+            assert made <= chunk_count(n, cap) <= chunk_count(300, cap)
+            assert chunk_count(n, cap) % CHUNK_GROUP == 0
+    # The cases that motivated it: 41 samples at 20 per chunk were 20 + 20 + 1
+    # (now 11 + 11 + 11 + 8), 128 were six of 20 and 8 (now eight of 16).
+    assert balanced_chunk(41, 20) == 11
+    assert balanced_chunk(128, 20) == 16
+    assert balanced_chunk(0, 7) == 7

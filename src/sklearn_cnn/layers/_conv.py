@@ -37,6 +37,15 @@ _conv = load("_conv")
 # on the layer's shape only, never on the thread count (determinism).
 TARGET_CHUNK_ROWS = 1024
 
+# A call's samples split into a multiple of this many chunks of near-equal
+# size (at most the layer's samples_per_chunk each), so that 2 or 4 threads
+# get equal shares.  With chunks of exactly samples_per_chunk and a remainder
+# they did not: 41 predicted samples of 7x7 maps made chunks of 20, 20 and 1
+# (two threads: 40 against 1 sample, no faster than one thread), 128 of
+# them 6 chunks of 20 and one of 8 (80 against 48).  A constant, so the
+# chunks, and therefore the results, never depend on the thread count.
+CHUNK_GROUP = 4
+
 # Predicting fewer samples than this, a convolution (fused with max-pool or
 # not) splits each image into ROW_BLOCKS blocks of rows, so that all threads
 # work on one image (latency).  Both numbers are constants: no dependence on
@@ -77,6 +86,23 @@ WINOGRAD_PREDICT_TILE = 2
 # its GEMMs 49 tiles tall); the vgg() step at batch 128 (1 thread) took
 # 74 ms with 0.5 MiB, 66-68 with 1 MiB, 64-67 with 1.5 MiB, 65-66 with 2-3.
 WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024}
+
+
+def balanced_chunk(n_samples, samples_per_chunk):
+    """Samples per chunk for a call on ``n_samples``: at most
+    ``samples_per_chunk``, in a multiple of CHUNK_GROUP chunks of near-equal
+    size (the last may be shorter).  Never more than
+    ``chunk_count(n_samples, samples_per_chunk)`` chunks."""
+    if n_samples == 0:
+        return samples_per_chunk
+    return max(1, -(-n_samples // chunk_count(n_samples, samples_per_chunk)))
+
+
+def chunk_count(n_samples, samples_per_chunk):
+    """The chunk count balanced_chunk aims at (an upper bound of the chunks
+    its size makes): what weight-gradient scratch must hold."""
+    n_chunks = -(-n_samples // samples_per_chunk)
+    return -(-n_chunks // CHUNK_GROUP) * CHUNK_GROUP
 
 
 @dataclass(frozen=True, repr=False)
@@ -295,7 +321,7 @@ class ConvLayer(Layer):
             self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
             self.conv_buffer = np.empty((n_threads, chunk_rows * self.filters), dtype)
         if training:
-            n_chunks = -(-batch_size // self.samples_per_chunk)
+            n_chunks = chunk_count(batch_size, self.samples_per_chunk)
             # Winograd layers sum their weight gradient in the Winograd
             # domain: 16 or 36 padded planes per chunk, then one buffer.
             partial_size = self.taps * self.filters
@@ -326,6 +352,7 @@ class ConvLayer(Layer):
         self.input = x
         n = x.shape[0]
         out = self.output[:n]
+        chunk = balanced_chunk(n, self.samples_per_chunk)
         multiplier, bias, nonnegative = self._epilogue()
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
@@ -347,7 +374,7 @@ class ConvLayer(Layer):
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
                 *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
-                self.samples_per_chunk, rows_per_block, self.activation_code,
+                chunk, rows_per_block, self.activation_code,
                 n_threads, multiplier, winograd_weights, pool_first,
             )
             return out
@@ -360,7 +387,7 @@ class ConvLayer(Layer):
             x, self.weights_2d, bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
-            self.samples_per_chunk, self.activation_code, n_threads, multiplier,
+            chunk, self.activation_code, n_threads, multiplier,
             rows_per_block, columns_per_block, winograd_weights,
         )
         return out
@@ -402,6 +429,7 @@ class ConvLayer(Layer):
 
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
+        chunk = balanced_chunk(n, self.samples_per_chunk)
         back_weights = self._winograd_back_weights()
         grad_input = self.grad_input[:n] if self.needs_input_grad else self.grad_input
         grad_weights_2d = self.grad_weights.reshape(self.taps, self.filters)
@@ -415,7 +443,7 @@ class ConvLayer(Layer):
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
                 *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
-                self.samples_per_chunk, self.activation_code,
+                chunk, self.activation_code,
                 self.needs_input_grad, n_threads, back_weights,
                 self.winograd_weight_grad,
             )
@@ -426,7 +454,7 @@ class ConvLayer(Layer):
                 self.weight_partials, self.bias_partials, self.cols,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
-                self.samples_per_chunk, self.activation_code, self.needs_input_grad,
+                chunk, self.activation_code, self.needs_input_grad,
                 n_threads, back_weights, self.winograd_weight_grad,
             )
         return grad_input if self.needs_input_grad else None
