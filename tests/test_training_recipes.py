@@ -248,7 +248,7 @@ def test_weight_init_draws_from_its_documented_bounds(scheme):
             assert largest > 0.95 * bound, name
 
 
-def test_every_weight_init_trains_and_changes_only_the_start(digits):
+def test_every_weight_init_trains_clones_and_draws_its_own_start(digits):
     X, y = digits
     fitted = {scheme: quiet(CNNClassifier(max_iter=20, weight_init=scheme, **SMALL).fit,
                             X, y)
