@@ -540,8 +540,8 @@ def fold_batchnorm(
     ``(conv + conv_bias - mean) * m + shift`` as ``conv * m + bias``, with
     ``m = scale / sqrt(var + epsilon)`` in float64.  The same operations in
     the same types as NumPy's ``scale / np.sqrt(var.astype(float64) + eps)``
-    and ``(conv_bias - mean) * m + shift``, so the same bits, in about 1 us
-    where those NumPy calls took 6-7 us per layer on every prediction.
+    and ``(conv_bias - mean) * m + shift``, so the same bits, in 1.3 us
+    where those NumPy calls and the sign check took 5.2 (64 channels).
 
     Returns True when no multiplier is negative (or NaN): then the epilogue
     commutes with max-pooling (see ``conv2d_maxpool_forward``).

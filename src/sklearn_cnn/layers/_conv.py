@@ -224,7 +224,6 @@ class ConvLayer(Layer):
         # arrays as they are: nothing goes stale when training resumes.
         self.fold_batchnorm = context.inference
         self.batchnorm = None
-        self.folded = None  # buffers of the folded multiplier and bias
 
     @property
     def activation_code(self):
@@ -269,6 +268,8 @@ class ConvLayer(Layer):
     def bind(self, params, state):
         self.weights, self.bias = params["weights"], params["bias"]
         self.weights_2d = self.weights.reshape(self.taps, self.filters)
+        # Where _epilogue writes the folded multiplier and bias.
+        self.folded = (np.empty_like(self.bias), np.empty_like(self.bias))
 
     def _epilogue(self):
         """``(multiplier, bias, nonnegative)`` per output channel: the folded
@@ -280,8 +281,6 @@ class ConvLayer(Layer):
         if self.batchnorm is None:
             return None, self.bias, True
         bn = self.batchnorm
-        if self.folded is None or self.folded[0].dtype != self.bias.dtype:
-            self.folded = (np.empty_like(self.bias), np.empty_like(self.bias))
         multiplier, bias = self.folded
         nonnegative = _conv.fold_batchnorm(self.bias, bn.scale, bn.shift, bn.running_mean,
                                            bn.running_var, bn.epsilon, multiplier, bias)
