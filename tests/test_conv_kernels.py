@@ -35,6 +35,15 @@ CASES = [
     ((6, 5, 9), Conv2D(8, 3, 1, "valid")),
     ((3, 4, 8), Conv2D(10, 3, 1, 3)),
     ((5, 6, 8), Conv2D(3, 3, 1, "same")),
+    # Series (height 1), 1 x 3..7 kernels, stride 1, >= 8 channels: the 1-D
+    # Winograd F(9 - r, r); lengths that leave partial tiles, an even
+    # kernel, a padding wider than the kernel (the input gradient's is
+    # then negative) and too few filters for its input gradient.
+    ((1, 13, 8), Conv2D(9, (1, 3), 1, "same")),
+    ((1, 11, 9), Conv2D(8, (1, 5), 1, "valid")),
+    ((1, 4, 8), Conv2D(8, (1, 4), 1, (0, 5))),
+    ((1, 9, 8), Conv2D(3, (1, 6), 1, "same")),
+    ((1, 17, 10), Conv2D(8, (1, 7), 1, "same")),
 ]
 IDS = [f"{'x'.join(map(str, s))}-{c.kernel_size}-{c.stride}-{c.padding}" for s, c in CASES]
 
@@ -161,7 +170,7 @@ def test_winograd4_weights_known_transform_and_tile_checks():
     assert np.count_nonzero(planes) == 16
     with pytest.raises(ValueError, match="16 or 36 planes"):
         _conv.winograd_weights(weights, np.zeros((25, transformed.shape[1])))
-    with pytest.raises(ValueError, match="tile must be 2 or 4"):
+    with pytest.raises(ValueError, match="tile must be 2, 4 or WINOGRAD_SERIES"):
         _conv.winograd_weights_shape(8, 4, tile=3)
 
 
@@ -252,6 +261,123 @@ def test_dilated_conv_passes_the_shared_layer_checks(shape, spec):
     if spec.padding == "same":
         assert layer.output_shape[:2] == tuple(-(-s // st) for s, st in zip(
             shape[:2], (layer.stride_h, layer.stride_w)))
+
+
+SERIES_CASES = [(shape, spec) for shape, spec in WINOGRAD_CASES if shape[0] == 1]
+
+
+@pytest.mark.parametrize("shape, spec", SERIES_CASES,
+                         ids=[f"{s}-{c.kernel_size}-{c.padding}" for s, c in SERIES_CASES])
+def test_series_winograd_passes_the_shared_layer_checks(shape, spec):
+    from sklearn_cnn.layers import Conv1D
+
+    padding = spec.padding if isinstance(spec.padding, str) else spec.padding[1]
+    series = Conv1D(spec.filters, spec.kernel_size[1], padding=padding)
+
+    def oracle(x, params):
+        layer = build(series, shape)
+        return ref.conv2d_forward(x, params["conv_layers.0.weights"],
+                                  params["conv_layers.0.bias"], (1, 1),
+                                  (0, layer.pad_left), layer.output_shape[:2], "tanh")
+
+    layer = check_layer(series, shape, oracle=oracle, activation="tanh")
+    assert layer.winograd_series and layer.winograd
+
+
+@pytest.mark.parametrize("shape, spec", SERIES_CASES[:3])
+@pytest.mark.parametrize("n_samples", [1, 3, 7])
+def test_series_winograd_predicts_as_the_reference(shape, spec, n_samples, rng):
+    # Prediction runs the same F(9 - r, r) (no less precise tile as in 2-D);
+    # one to three series take im2col's blocks of columns instead.
+    layer = make_layer(shape, spec, np.float32, rng, "relu", chunk=2)
+    layer.allocate(n_samples, np.float32, 2, training=False, needs_input_grad=False)
+    x = rng.standard_normal((n_samples, *shape)).astype(np.float32)
+    out = layer.forward(x, 2)
+    assert (layer.winograd_weights.shape[0] == 8) and layer.winograd_series
+    expected = ref.conv2d_forward(x.astype(np.float64), layer.weights, layer.bias,
+                                  (1, 1), (0, layer.pad_left), layer.output_shape[:2],
+                                  "relu")
+    np.testing.assert_allclose(out, expected, **float32_tolerance(expected))
+
+
+def test_series_winograd_gradients_do_not_depend_on_thread_count(rng):
+    layer = make_layer((1, 50, 8), Conv2D(16, (1, 5)), np.float32, rng, "relu",
+                       chunk=3)
+    x = rng.standard_normal((16, 1, 50, 8)).astype(np.float32)
+    grad_output = rng.standard_normal((16, 1, 50, 16)).astype(np.float32)
+    results = [run_forward_backward(layer, x, grad_output, t) for t in (1, 2, 3, 4)]
+    assert layer.winograd_series and layer.winograd_back
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_which_series_convolutions_take_winograd():
+    from sklearn_cnn.layers import Conv1D
+
+    def series_path(spec, channels=8, length=40):
+        return build(spec, (1, length, channels)).winograd_series
+
+    assert all(series_path(Conv1D(8, k)) for k in range(3, 8))
+    # The FCN's first layer (8 taps), 1 or 2 taps, strides, dilations and
+    # fewer than 8 channels keep im2col.
+    assert not series_path(Conv1D(128, 8))
+    assert not series_path(Conv1D(8, 2))
+    assert not series_path(Conv1D(8, 3, stride=2))
+    assert not series_path(Conv1D(8, 3, dilation=2))
+    assert not series_path(Conv1D(8, 3), channels=4)
+    # A 1 x k kernel over an image (height > 1) is 2-D work.
+    assert not build(Conv2D(8, (1, 3)), (4, 40, 8)).winograd
+
+
+def test_series_winograd_arrays_are_checked():
+    from sklearn_cnn._kernels import _conv
+
+    series = _conv.WINOGRAD_SERIES_TILE
+    transformed = np.zeros(_conv.winograd_weights_shape(8, 4, series))
+    assert transformed.shape == (8, 8 * 4 + 16)
+    with pytest.raises(ValueError, match="1 x 3..7 weights"):
+        _conv.winograd_weights(np.zeros((1, 8, 8, 4)), transformed)
+    with pytest.raises(ValueError, match="1 x 3..7 weights"):
+        _conv.winograd_weights(np.zeros((3, 3, 8, 4)), transformed)
+    with pytest.raises(ValueError, match="reverse is for series"):
+        _conv.winograd_weights(np.zeros((3, 3, 8, 4)),
+                               np.zeros(_conv.winograd_weights_shape(8, 4)), reverse=True)
+    with pytest.raises(ValueError, match="3 to 7 taps"):
+        _conv.winograd_scratch_size(2, 1, 10, 8, 4, series, kernel_w=8)
+    # Series' arrays given for an image's 3x3 convolution: refused.
+    x = np.zeros((2, 5, 5, 8))
+    with pytest.raises(ValueError, match="maps of height 1"):
+        _conv.conv2d_forward(x, np.zeros((72, 4)), np.zeros(4), np.zeros((2, 5, 5, 4)),
+                             np.zeros((1, 10**5)), 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 1,
+                             None, 0, 0, transformed)
+    # And a 2-D Winograd array for a series' 1 x 5 kernel.
+    with pytest.raises(ValueError, match="3x3 kernels"):
+        _conv.conv2d_forward(np.zeros((2, 1, 9, 8)), np.zeros((40, 4)), np.zeros(4),
+                             np.zeros((2, 1, 9, 4)), np.zeros((1, 10**5)), 1, 5, 1, 1,
+                             0, 2, 1, 1, 2, 0, 1, None, 0, 0,
+                             np.zeros(_conv.winograd_weights_shape(8, 4)))
+
+
+def test_series_winograd_transform_is_exact_on_polynomials():
+    # In float64, F(9 - r, r) reproduces the correlation of integer data to
+    # rounding: a check of B^T, G and A^T themselves, tap by tap.
+    from sklearn_cnn._kernels import _conv
+
+    series = _conv.WINOGRAD_SERIES_TILE
+    for taps in range(3, 8):
+        x = np.arange(1.0, 15.0).reshape(1, 1, 14, 1).repeat(8, axis=3)
+        weights = np.zeros((1, taps, 8, 1))
+        weights[0, :, 0, 0] = np.arange(1.0, taps + 1)
+        transformed = np.empty(_conv.winograd_weights_shape(8, 1, series))
+        _conv.winograd_weights(weights, transformed)
+        out_w = 14 - taps + 1
+        out = np.empty((1, 1, out_w, 1))
+        cols = np.empty((1, _conv.winograd_scratch_size(1, 1, out_w, 8, 1, series, taps)))
+        _conv.conv2d_forward(x, weights.reshape(-1, 1), np.zeros(1), out, cols, 1, taps,
+                             1, 1, 0, 0, 1, 1, 1, 0, 1, None, 0, 0, transformed)
+        expected = np.correlate(np.arange(1.0, 15.0), np.arange(1.0, taps + 1), "valid")
+        np.testing.assert_allclose(out.ravel(), expected, rtol=1e-13)
 
 
 def test_dilated_conv_fused_with_max_pool_and_in_1d():

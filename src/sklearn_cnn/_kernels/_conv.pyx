@@ -64,9 +64,25 @@ from ._winograd cimport (
     winograd_scratch,
     winograd_weight_grad_chunk,
 )
+from ._winograd1d cimport (
+    WINOGRAD1D_MAX_KERNEL,
+    WINOGRAD1D_MIN_KERNEL,
+    WINOGRAD1D_POINTS,
+    transform_weights_1d,
+    weight_grad_from_transformed_1d,
+    winograd1d_chunk,
+    winograd1d_scratch,
+    winograd1d_weight_grad_chunk,
+)
 
 cdef enum:
     REDUCE_BLOCK = 4096
+    # The ``winograd_tile`` of series' 1-D Winograd (_winograd1d.pxd), whose
+    # output tile depends on the kernel; 2 and 4 are the 2-D tiles' sides.
+    WINOGRAD_SERIES = 1
+
+# For Python (layers/_conv.py): the tile argument that asks for series' arrays.
+WINOGRAD_SERIES_TILE = WINOGRAD_SERIES
 
 cdef inline void im2col_chunk(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, C)
@@ -278,7 +294,9 @@ cdef inline void chunk_convolve(
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
-    if transformed != NULL:
+    if transformed != NULL and g.winograd_tile == WINOGRAD_SERIES:
+        winograd1d_chunk(g, x, n_samples, transformed, False, cols, y)
+    elif transformed != NULL:
         winograd_chunk(g, x, n_samples, g.winograd_tile, transformed, cols, y)
     elif g.taps_major:
         im2col_taps_major(x, n_samples, g.height, g.width, g.kernel_h, g.kernel_w,
@@ -343,7 +361,9 @@ cdef inline void chunk_backward(
         taps_major_backward(g, x, n_samples, weights, dz, weight_partial, cols,
                             compute_grad_input, grad_input)
         return
-    if winograd_grad:
+    if winograd_grad and g.winograd_tile == WINOGRAD_SERIES:
+        winograd1d_weight_grad_chunk(g, x, n_samples, dz, weight_partial, cols)
+    elif winograd_grad:
         winograd_weight_grad_chunk(g, x, n_samples, g.winograd_tile, dz,
                                    weight_partial, cols)
     else:
@@ -357,6 +377,15 @@ cdef inline void chunk_backward(
                       <floating> 1, chunk_cols, <int> g.taps, dz, <int> g.out_channels,
                       <floating> 0, weight_partial, <int> g.out_channels)
     if not compute_grad_input:
+        return
+    if transformed_back != NULL and g.winograd_tile == WINOGRAD_SERIES:
+        # The same for series: the kernel turned round, padded by
+        # kernel_w - 1 - pad at the start; the weights' planes are (C, OC),
+        # read transposed.
+        back = make_geometry(1, g.out_w, g.out_channels, 1, g.width, g.channels,
+                             1, g.kernel_w, 1, 1, 0, g.kernel_w - 1 - g.pad_left,
+                             1, 1)
+        winograd1d_chunk(back, dz, n_samples, transformed_back, True, cols, grad_input)
         return
     if transformed_back != NULL:
         # d input is the 3x3 convolution of dz by the weights turned half a
@@ -418,13 +447,14 @@ cdef inline void reduce_partials(
 
 
 cdef inline void finish_weight_grad(
-    floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
+    ConvGeometry g, floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
     intp_t n_chunks, floating[:, ::1] grad_weights, floating[::1] grad_bias,
     floating[:, ::1] winograd_grad, int n_threads,
 ) noexcept nogil:
     """Reduce the chunks' shares into grad_weights, through the Winograd
-    domain (16 or 36 padded planes in ``winograd_grad``) if the chunks used it."""
-    cdef intp_t cin = grad_weights.shape[0] // 9, cout = grad_weights.shape[1]
+    domain (8, 16 or 36 padded planes in ``winograd_grad``) if the chunks
+    used it."""
+    cdef intp_t cin = g.channels, cout = g.out_channels
     if winograd_grad is None:
         reduce_partials(weight_partials, bias_partials, n_chunks, &grad_weights[0, 0],
                         grad_weights.shape[0] * cout, grad_bias, n_threads)
@@ -432,9 +462,13 @@ cdef inline void finish_weight_grad(
     reduce_partials(weight_partials, bias_partials, n_chunks, &winograd_grad[0, 0],
                     winograd_grad.shape[0] * winograd_plane(cin, cout), grad_bias,
                     n_threads)
-    weight_grad_from_transformed(4 if winograd_grad.shape[0] == 36 else 2,
-                                 &winograd_grad[0, 0], cin, cout,
-                                 winograd_plane(cin, cout), &grad_weights[0, 0])
+    if g.winograd_tile == WINOGRAD_SERIES:
+        weight_grad_from_transformed_1d(&winograd_grad[0, 0], <int> g.kernel_w, cin,
+                                        cout, winograd_plane(cin, cout),
+                                        &grad_weights[0, 0], n_threads)
+    else:
+        weight_grad_from_transformed(g.winograd_tile, &winograd_grad[0, 0], cin, cout,
+                                     winograd_plane(cin, cout), &grad_weights[0, 0])
 
 
 cdef const floating* _scale_pointer(const floating[::1] channel_scale):
@@ -450,11 +484,13 @@ cdef const floating* _scale_pointer(const floating[::1] channel_scale):
 cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
     """The optional Winograd weights of the forward kernels: given, chunks of
     samples are convolved by Winograd (``winograd_chunk``; F(2x2, 3x3) for
-    16 planes, F(4x4, 3x3) for 36, see ``winograd_tile``) instead of im2col
-    + GEMM.  Only for 3x3 kernels with stride 1 and no
-    dilation, and the caller's ``cols`` must hold ``winograd_scratch_size``
-    values.  Blocks of one sample (rows or columns) keep im2col: one image on
-    2 threads took 90 us by im2col in 8 blocks, 110 by Winograd in 2-8."""
+    16 planes, F(4x4, 3x3) for 36, and ``winograd1d_chunk``'s F(9 - r, r)
+    for series for 8, see ``winograd_tile``) instead of im2col + GEMM.  Only
+    for stride 1 and no dilation, 3x3 kernels or series' kernels of 3-7
+    taps (``check_winograd_geometry``), and the caller's ``cols`` must hold
+    ``winograd_scratch_size`` values.  Blocks of one sample (rows or
+    columns) keep im2col: one image on 2 threads took 90 us by im2col in 8
+    blocks, 110 by Winograd in 2-8."""
     if transformed is None:
         return NULL
     return &transformed[0, 0]
@@ -462,50 +498,82 @@ cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
 
 cdef int winograd_tile(const floating[:, ::1] transformed,
                        const floating[:, ::1] weight_grad=None) except -1:
-    """The output tile side (2 or 4) of the Winograd arrays given to a
-    kernel (16 or 36 planes), 0 for none; they must agree."""
+    """The output tile side (2 or 4) of the 2-D Winograd arrays given to a
+    kernel (16 or 36 planes), WINOGRAD_SERIES for series' (8 planes), 0 for
+    none; they must agree."""
     cdef int tile = 0, other
     cdef intp_t planes
     for planes in (-1 if transformed is None else transformed.shape[0],
                    -1 if weight_grad is None else weight_grad.shape[0]):
         if planes == -1:
             continue
-        if planes != 16 and planes != 36:
-            raise ValueError("Winograd arrays must have 16 or 36 planes")
-        other = 2 if planes == 16 else 4
+        if planes != 16 and planes != 36 and planes != WINOGRAD1D_POINTS:
+            raise ValueError("Winograd arrays must have 8, 16 or 36 planes")
+        other = 2 if planes == 16 else 4 if planes == 36 else WINOGRAD_SERIES
         if tile != 0 and other != tile:
             raise ValueError("the Winograd arrays of one call must share a tile size")
         tile = other
     return tile
 
 
+cdef int check_winograd_geometry(ConvGeometry g) except -1:
+    """Refuse Winograd arrays for a convolution their transforms do not fit
+    (the kernels would read past the maps)."""
+    cdef bint plain = (g.stride_h == 1 and g.stride_w == 1 and g.dilation_h == 1
+                       and g.dilation_w == 1)
+    if g.winograd_tile == WINOGRAD_SERIES:
+        if not (plain and g.height == 1 and g.out_h == 1 and g.kernel_h == 1
+                and WINOGRAD1D_MIN_KERNEL <= g.kernel_w <= WINOGRAD1D_MAX_KERNEL):
+            raise ValueError("series' Winograd arrays need maps of height 1 and "
+                             "1 x 3..7 kernels with stride 1 and no dilation")
+    elif g.winograd_tile != 0:
+        if not (plain and g.kernel_h == 3 and g.kernel_w == 3):
+            raise ValueError("2-D Winograd arrays need 3x3 kernels with stride 1 "
+                             "and no dilation")
+    return 0
+
+
 def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
-                          int out_channels, int tile=2):
+                          int out_channels, int tile=2, int kernel_w=3):
     """Values of ``cols`` per thread that ``winograd_chunk`` (and the weight
-    gradient's chunk) need, for output tiles of ``tile`` x ``tile``."""
+    gradient's chunk) need, for output tiles of ``tile`` x ``tile``, or
+    (``tile=WINOGRAD_SERIES``) that ``winograd1d_chunk`` needs for series
+    and kernels of ``kernel_w`` taps."""
     cdef ConvGeometry g = make_geometry(out_h, out_w, channels, out_h, out_w,
-                                        out_channels, 3, 3, 1, 1, 1, 1, 1, 1)
+                                        out_channels, 3, kernel_w, 1, 1, 1, 1, 1, 1)
+    if tile == WINOGRAD_SERIES:
+        if not WINOGRAD1D_MIN_KERNEL <= kernel_w <= WINOGRAD1D_MAX_KERNEL:
+            raise ValueError("series' Winograd takes kernels of 3 to 7 taps")
+        return winograd1d_scratch(g, samples).size
     if tile not in (2, 4):
-        raise ValueError("tile must be 2 or 4")
+        raise ValueError("tile must be 2, 4 or WINOGRAD_SERIES")
     return winograd_scratch(g, samples, tile).size
 
 
 def winograd_weights_shape(int channels, int out_channels, int tile=2):
-    """The shape of ``winograd_weights``' output: 16 (tile 2) or 36 (tile 4)
-    padded planes."""
+    """The shape of ``winograd_weights``' output: 16 (tile 2), 36 (tile 4)
+    or 8 (``WINOGRAD_SERIES``) padded planes."""
+    if tile == WINOGRAD_SERIES:
+        return (WINOGRAD1D_POINTS, winograd_plane(channels, out_channels))
     if tile not in (2, 4):
-        raise ValueError("tile must be 2 or 4")
+        raise ValueError("tile must be 2, 4 or WINOGRAD_SERIES")
     return (winograd_positions(tile), winograd_plane(channels, out_channels))
 
 
 def winograd_weights(
-    const floating[:, :, :, ::1] weights,   # IN: (3, 3, C, OC)
+    const floating[:, :, :, ::1] weights,   # IN: (3, 3, C, OC), or (1, r, C, OC)
     floating[:, ::1] transformed,           # OUT: winograd_weights_shape(C, OC)
     const floating[::1] channel_scale=None,  # IN: (OC,) see below
+    bint reverse=False, int n_threads=1,
 ):
     """Winograd weights, G g G^T per channel pair (``_winograd.h``,
     ``_winograd4.h``): F(2x2, 3x3) or F(4x4, 3x3) as ``transformed`` has 16
-    or 36 planes.
+    or 36 planes; or G g (``_winograd1d.h``), F(9 - r, r) for a series'
+    kernel of r = 3..7 taps, with 8 planes, on ``n_threads`` threads.
+
+    ``reverse`` (series only) takes the taps last to first: the weights
+    ``conv2d_backward`` wants as ``winograd_back_weights`` for series (its
+    GEMMs swap the channels).
 
     With ``channel_scale`` each output channel's weights are multiplied by
     it (the transform is linear): the forward kernels then need no
@@ -514,16 +582,27 @@ def winograd_weights(
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef intp_t cin = weights.shape[2], cout = weights.shape[3]
     # Cheap checks: the C transform reads and writes without bounds.
-    if weights.shape[0] != 3 or weights.shape[1] != 3:
-        raise ValueError("winograd_weights needs 3x3 weights")
     cdef int tile = winograd_tile(transformed)
+    if tile == WINOGRAD_SERIES and not (
+            weights.shape[0] == 1
+            and WINOGRAD1D_MIN_KERNEL <= weights.shape[1] <= WINOGRAD1D_MAX_KERNEL):
+        raise ValueError("winograd_weights needs 1 x 3..7 weights for 8 planes")
+    if tile != WINOGRAD_SERIES and (weights.shape[0] != 3 or weights.shape[1] != 3):
+        raise ValueError("winograd_weights needs 3x3 weights")
     if transformed.shape[1] != winograd_plane(cin, cout):
         raise ValueError("transformed must have winograd_weights_shape's shape")
     if channel_scale is not None and channel_scale.shape[0] != cout:
         raise ValueError("channel_scale needs one value per output channel")
+    if reverse and tile != WINOGRAD_SERIES:
+        raise ValueError("reverse is for series' Winograd weights (8 planes)")
     with nogil:
-        transform_weights(tile, &weights[0, 0, 0, 0], cin, cout, scale,
-                          &transformed[0, 0], transformed.shape[1])
+        if tile == WINOGRAD_SERIES:
+            transform_weights_1d(&weights[0, 0, 0, 0], <int> weights.shape[1], cin,
+                                 cout, scale, &transformed[0, 0], transformed.shape[1],
+                                 reverse, n_threads)
+        else:
+            transform_weights(tile, &weights[0, 0, 0, 0], cin, cout, scale,
+                              &transformed[0, 0], transformed.shape[1])
 
 
 def fold_batchnorm(
@@ -597,6 +676,7 @@ def conv2d_forward(
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
         dilation_w)
     g.winograd_tile = winograd_tile(winograd_weights)
+    check_winograd_geometry(g)
     cdef ConvGeometry block
     cdef bint by_columns = columns_per_block > 0 and out_h == 1
     cdef bint by_rows = rows_per_block > 0 and not by_columns
@@ -666,13 +746,15 @@ def conv2d_backward(
 
     With ``winograd_back_weights`` (``winograd_weights`` of the weights
     turned half a turn, channels swapped; 3x3 kernels, stride
-    1, no dilation) the input gradient is computed by Winograd;
+    1, no dilation; for series, ``winograd_weights(weights, ...,
+    reverse=True)`` of the weights as they are) the input gradient is
+    computed by Winograd;
     ``cols`` must then also hold ``winograd_scratch_size(samples_per_chunk,
     H, W, OC, C)`` values.  With ``winograd_weight_grad``
     (``winograd_weights_shape(C, OC)``; same conditions) the weight
     gradient is computed in the Winograd domain too (no im2col), and
     ``weight_partials`` must have as many columns as it has values.  Both
-    arrays use the same tile (16 or 36 planes); ``cols`` then holds
+    arrays use the same tile (8, 16 or 36 planes); ``cols`` then holds
     ``winograd_scratch_size(..., tile)`` values.
 
     The weight and bias gradients are sums over the batch (not means): the
@@ -692,6 +774,7 @@ def conv2d_backward(
     cdef floating* input_grad
     cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
     g.winograd_tile = winograd_tile(winograd_back_weights, winograd_weight_grad)
+    check_winograd_geometry(g)
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -715,7 +798,7 @@ def conv2d_backward(
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
                            compute_grad_input, input_grad, transformed_back,
                            winograd_weight_grad is not None)
-        finish_weight_grad(weight_partials, bias_partials, n_chunks, grad_weights,
+        finish_weight_grad(g, weight_partials, bias_partials, n_chunks, grad_weights,
                            grad_bias, winograd_weight_grad, n_threads)
 
 
@@ -772,6 +855,7 @@ def conv2d_maxpool_forward(
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef const floating* transformed = _winograd_pointer(winograd_weights)
     g.winograd_tile = winograd_tile(winograd_weights)
+    check_winograd_geometry(g)
     if n_samples == 0:
         return
     with nogil:
@@ -863,6 +947,7 @@ def conv2d_maxpool_backward(
     cdef floating* input_grad
     cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
     g.winograd_tile = winograd_tile(winograd_back_weights, winograd_weight_grad)
+    check_winograd_geometry(g)
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -900,5 +985,5 @@ def conv2d_maxpool_backward(
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
                            compute_grad_input, input_grad, transformed_back,
                            winograd_weight_grad is not None)
-        finish_weight_grad(weight_partials, bias_partials, n_chunks, grad_weights,
+        finish_weight_grad(g, weight_partials, bias_partials, n_chunks, grad_weights,
                            grad_bias, winograd_weight_grad, n_threads)

@@ -4,9 +4,9 @@ The runtime layer also absorbs, unseen by users, a stand-alone activation
 right after it (when it has none of its own) and a max pooling right after
 that: the fused kernels of ``_kernels/_conv.pyx`` then never write the
 full-resolution map to memory.  It also chooses, from its shape alone, how
-the kernels convolve: im2col + GEMM, or Winograd (F(4x4, 3x3) in training,
-F(2x2, 3x3) in prediction) for 3x3 stride-1 convolutions with enough
-channels.
+the kernels convolve: im2col + GEMM, or Winograd for stride-1 convolutions
+with enough channels: F(4x4, 3x3) in training and F(2x2, 3x3) in prediction
+for 3x3 kernels, F(9 - r, r) for series' kernels of r = 3..7 taps.
 """
 
 from dataclasses import dataclass
@@ -77,6 +77,12 @@ WINOGRAD_MIN_CHANNELS = 8
 # implementations (ONNX).
 WINOGRAD_TRAINING_TILE = 4
 WINOGRAD_PREDICT_TILE = 2
+# Series (maps of height 1) with kernels of 3 to 7 taps run by the 1-D
+# Winograd F(9 - r, r) of _winograd1d.h, in training and prediction alike:
+# 8 points give 2.25-2.5x fewer multiplications for 3 to 6 taps (1.75x for
+# 7), and its float32 errors are only about twice im2col's.
+WINOGRAD_SERIES_TILE = _conv.WINOGRAD_SERIES_TILE
+WINOGRAD_SERIES_KERNELS = range(3, 8)
 # Winograd's scratch per chunk (transformed tiles and GEMM outputs) is kept
 # under this many values, by tile.  F(2x2): 1 MiB in float32; measured on
 # 128 images (1 thread), 64->64 channels at 14x14 took 370-378 ms per 10k
@@ -85,7 +91,14 @@ WINOGRAD_PREDICT_TILE = 2
 # 1.5 MiB, and no cap of TARGET_CHUNK_ROWS (one 28x28 image per chunk left
 # its GEMMs 49 tiles tall); the vgg() step at batch 128 (1 thread) took
 # 74 ms with 0.5 MiB, 66-68 with 1 MiB, 64-67 with 1.5 MiB, 65-66 with 2-3.
-WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024}
+#
+# Series: 1.5 MiB values (6 MiB in float32, in L3).  The FCN's layers on 16
+# OSULeaf series of 427 steps (1 thread, forward + backward ms per batch):
+# 128 -> 256 channels, 5 taps, 20.0 with chunks of one series (0.33 Mi
+# values), 16.9 with 4 (1.4 Mi), 17.6 with 8 (2.8 Mi); 256 -> 128, 3 taps,
+# 14.6, 11.9 and 12.0.
+WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024,
+                         WINOGRAD_SERIES_TILE: 1536 * 1024}
 
 
 def balanced_chunk(n_samples, samples_per_chunk):
@@ -199,19 +212,27 @@ class ConvLayer(Layer):
         self.conv_shape = self.output_shape = (out_h, out_w, spec.filters)
         self.taps = self.kernel_h * self.kernel_w * channels
         self.samples_per_chunk = max(1, TARGET_CHUNK_ROWS // (out_h * out_w))
-        self.winograd = ((self.kernel_h, self.kernel_w) == (3, 3)
-                         and (self.stride_h, self.stride_w) == (1, 1)
-                         and (self.dilation_h, self.dilation_w) == (1, 1)
-                         and channels >= WINOGRAD_MIN_CHANNELS)
+        plain = ((self.stride_h, self.stride_w) == (1, 1)
+                 and (self.dilation_h, self.dilation_w) == (1, 1)
+                 and channels >= WINOGRAD_MIN_CHANNELS)
+        # Winograd for series: maps and kernels of height 1.
+        self.winograd_series = (plain and height == out_h == self.kernel_h == 1
+                                and self.kernel_w in WINOGRAD_SERIES_KERNELS)
+        self.winograd = self.winograd_series or (
+            plain and (self.kernel_h, self.kernel_w) == (3, 3))
         # Samples per chunk of a Winograd convolution, by tile (allocate
         # picks one): scratch per sample, forward or input gradient (tiles
         # of the output, or of the input).
         self.winograd_chunks = {}
         for tile, values in WINOGRAD_CHUNK_VALUES.items():
-            per_sample = max(
-                (tile + 2) ** 2 * -(-rows // tile) * -(-columns // tile)
-                for rows, columns in ((out_h, out_w), (height, width))
-            ) * (channels + spec.filters)
+            if tile == WINOGRAD_SERIES_TILE:
+                outputs = 9 - self.kernel_w  # per tile of 8 points
+                per_sample = 8 * -(-max(out_w, width) // outputs)
+            else:
+                per_sample = max(
+                    (tile + 2) ** 2 * -(-rows // tile) * -(-columns // tile)
+                    for rows, columns in ((out_h, out_w), (height, width)))
+            per_sample *= channels + spec.filters
             cap = self.samples_per_chunk if tile == 2 else values
             self.winograd_chunks[tile] = max(1, min(cap, values // per_sample))
         self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
@@ -291,7 +312,10 @@ class ConvLayer(Layer):
         self.needs_input_grad = training and needs_input_grad
         out_h, out_w, _ = self.conv_shape
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
-        tile = WINOGRAD_TRAINING_TILE if training else WINOGRAD_PREDICT_TILE
+        if self.winograd_series:
+            tile = WINOGRAD_SERIES_TILE
+        else:
+            tile = WINOGRAD_TRAINING_TILE if training else WINOGRAD_PREDICT_TILE
         if self.winograd:
             self.samples_per_chunk = self.winograd_chunks[tile]
         chunk_rows = self.samples_per_chunk * out_h * out_w
@@ -309,12 +333,14 @@ class ConvLayer(Layer):
             self.winograd_weights = np.empty(
                 _conv.winograd_weights_shape(channels, self.filters, tile), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
-                self.samples_per_chunk, out_h, out_w, channels, self.filters, tile))
+                self.samples_per_chunk, out_h, out_w, channels, self.filters, tile,
+                self.kernel_w))
         if self.winograd_back:
             self.winograd_back_weights = np.empty(
                 _conv.winograd_weights_shape(self.filters, channels, tile), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
-                self.samples_per_chunk, height, width, self.filters, channels, tile))
+                self.samples_per_chunk, height, width, self.filters, channels, tile,
+                self.kernel_w))
         self.cols = np.empty((n_threads, scratch), dtype=dtype)
         if self.pool:
             self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
@@ -322,7 +348,7 @@ class ConvLayer(Layer):
         if training:
             n_chunks = chunk_count(batch_size, self.samples_per_chunk)
             # Winograd layers sum their weight gradient in the Winograd
-            # domain: 16 or 36 padded planes per chunk, then one buffer.
+            # domain: 8, 16 or 36 padded planes per chunk, then one buffer.
             partial_size = self.taps * self.filters
             self.winograd_weight_grad = None
             if self.winograd:
@@ -336,7 +362,7 @@ class ConvLayer(Layer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def _winograd_weights(self, few, multiplier):
+    def _winograd_weights(self, few, multiplier, n_threads):
         """The Winograd transform of the weights as they are now (times the
         folded BatchNormalization's multiplier), or None for im2col (blocks
         of one sample, see ROW_BLOCKS).  About 2-5 us for 32 -> 64 channels,
@@ -344,7 +370,8 @@ class ConvLayer(Layer):
         resumes."""
         if not self.winograd or few:
             return None
-        _conv.winograd_weights(self.weights, self.winograd_weights, multiplier)
+        _conv.winograd_weights(self.weights, self.winograd_weights, multiplier,
+                               n_threads=n_threads)
         return self.winograd_weights
 
     def forward(self, x, n_threads):
@@ -360,7 +387,7 @@ class ConvLayer(Layer):
         # values only (exactly the same results, see conv2d_maxpool_forward).
         pool_first = (not self.training and nonnegative
                       and self.activation in ("relu", "identity"))
-        winograd_weights = self._winograd_weights(few, multiplier)
+        winograd_weights = self._winograd_weights(few, multiplier, n_threads)
         if winograd_weights is not None:
             multiplier = None  # in the transformed weights
         if self.pool:
@@ -417,11 +444,16 @@ class ConvLayer(Layer):
         x = graph.activation(x, self.activation)
         return self.pool.export_onnx(graph, x, self.conv_shape) if self.pool else x
 
-    def _winograd_back_weights(self):
+    def _winograd_back_weights(self, n_threads):
         """Winograd weights of the input gradient's convolution: the kernel
-        turned half a turn, input and output channels swapped."""
+        turned half a turn, input and output channels swapped.  For series
+        the transform reverses the taps and the GEMMs swap the channels."""
         if not self.winograd_back:
             return None
+        if self.winograd_series:
+            _conv.winograd_weights(self.weights, self.winograd_back_weights,
+                                   reverse=True, n_threads=n_threads)
+            return self.winograd_back_weights
         turned = np.ascontiguousarray(self.weights[::-1, ::-1].transpose(0, 1, 3, 2))
         _conv.winograd_weights(turned, self.winograd_back_weights)
         return self.winograd_back_weights
@@ -429,7 +461,7 @@ class ConvLayer(Layer):
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
         chunk = balanced_chunk(n, self.samples_per_chunk)
-        back_weights = self._winograd_back_weights()
+        back_weights = self._winograd_back_weights(n_threads)
         grad_input = self.grad_input[:n] if self.needs_input_grad else self.grad_input
         grad_weights_2d = self.grad_weights.reshape(self.taps, self.filters)
         if self.pool:
