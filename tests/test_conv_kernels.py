@@ -48,10 +48,20 @@ CASES = [
 IDS = [f"{'x'.join(map(str, s))}-{c.kernel_size}-{c.stride}-{c.padding}" for s, c in CASES]
 
 
+@pytest.fixture(autouse=True)
+def series_winograd_on_short_series(monkeypatch):
+    # The cases' series are short: let them take the series' Winograd, which
+    # a layer otherwise leaves to im2col below WINOGRAD_SERIES_MIN_TILES tiles
+    # per chunk (test_series_winograd_needs_enough_tiles checks that rule).
+    from sklearn_cnn.layers import _conv
+
+    monkeypatch.setattr(_conv, "WINOGRAD_SERIES_MIN_TILES", 0)
+
+
 def make_layer(shape, spec, dtype, rng, activation="identity", chunk=None):
     layer = build(spec, shape, activation=activation)
     if chunk is not None:
-        layer.samples_per_chunk = chunk
+        layer.im2col_chunk = chunk
         layer.winograd_chunks = dict.fromkeys(layer.winograd_chunks, chunk)
     layer.winograd_chunks = dict.fromkeys(layer.winograd_chunks, chunk)
     infos = layer.parameters()
@@ -281,7 +291,7 @@ def test_series_winograd_passes_the_shared_layer_checks(shape, spec):
                                   (0, layer.pad_left), layer.output_shape[:2], "tanh")
 
     layer = check_layer(series, shape, oracle=oracle, activation="tanh")
-    assert layer.winograd_series and layer.winograd
+    assert layer.winograd_series and layer.winograd_active
 
 
 @pytest.mark.parametrize("shape, spec", SERIES_CASES[:3])
@@ -328,6 +338,32 @@ def test_which_series_convolutions_take_winograd():
     assert not series_path(Conv1D(8, 3), channels=4)
     # A 1 x k kernel over an image (height > 1) is 2-D work.
     assert not build(Conv2D(8, (1, 3)), (4, 40, 8)).winograd
+
+
+def test_series_winograd_needs_enough_tiles(monkeypatch):
+    # Below WINOGRAD_SERIES_MIN_TILES tiles per chunk a series' convolution
+    # keeps im2col, decided per allocation from the batch size (training)
+    # and per call for a few series (prediction).
+    from sklearn_cnn.layers import Conv1D, _conv
+
+    monkeypatch.setattr(_conv, "WINOGRAD_SERIES_MIN_TILES", 24)
+    rng = np.random.default_rng(0)
+    # ItalyPowerDemand's shape: 24 steps, 6 tiles of 4 outputs per series.
+    short = build(Conv1D(16, 5), (1, 24, 8))
+    short.bind({"weights": rng.standard_normal((1, 5, 8, 16)), "bias": np.zeros(16)}, {})
+    short.allocate(6, np.float64, 2, training=True, needs_input_grad=True)
+    assert short.winograd_series and not short.winograd_active  # chunks of 2: 12
+    assert short.winograd_weight_grad is None
+    short.allocate(16, np.float64, 2, training=True, needs_input_grad=True)
+    assert short.winograd_active  # chunks of 4 series: 24 tiles
+    short.allocate(500, np.float64, 2, training=False, needs_input_grad=False)
+    assert short.winograd_active
+    short.forward(rng.standard_normal((1, 1, 24, 8)), 2)  # one series: 6 tiles
+    assert short._winograd_weights(True, None, 2) is None
+    long = build(Conv1D(16, 5), (1, 427, 8))
+    long.bind({"weights": rng.standard_normal((1, 5, 8, 16)), "bias": np.zeros(16)}, {})
+    long.allocate(500, np.float64, 2, training=False, needs_input_grad=False)
+    assert long._winograd_weights(True, None, 2) is not None
 
 
 def test_series_winograd_arrays_are_checked():

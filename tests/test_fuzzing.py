@@ -89,7 +89,7 @@ def test_random_convolutions_match_the_reference(height, width, channels, spec,
         layer = build(spec, (height, width, channels), activation="identity")
     except ValueError:
         return  # the kernel does not fit: rejected before any kernel runs
-    layer.samples_per_chunk = chunk
+    layer.im2col_chunk = chunk
     layer.winograd_chunks = dict.fromkeys(layer.winograd_chunks, chunk)
     rng = np.random.RandomState(seed)
     infos = layer.parameters()

@@ -137,6 +137,26 @@ def digits():
     return (X / 16).astype(np.float32), y
 
 
+@pytest.mark.parametrize("n_predicted", [60, 1, 3])
+def test_series_winograd_predictions_match_onnx_runtime(n_predicted):
+    # Series' convolutions of 3-7 taps with >= 8 channels predict by the
+    # 1-D Winograd F(9 - r, r), one or a few series included (blocks of
+    # columns; the fused max-pool's blocks of rows), BatchNormalization
+    # folded into the transformed weights.
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60, 8, 150)).astype(np.float32)  # >= 24 tiles each
+    y = np.arange(60) % 3
+    pooled = (Conv1D(12, 5, activation="identity"), BatchNormalization(), Activation(),
+              MaxPool1D(2), Conv1D(8, 4), GlobalAvgPool1D())
+    for layers in (fcn((8, 16, 8)), pooled):
+        model = fitted(CNNClassifier((), conv_layers=layers, max_iter=4,
+                                     random_state=0), X, y)
+        network = model._build_network(model.n_outputs_, model.image_shape_)
+        assert any(getattr(layer, "winograd_series", False)
+                   for layer in network.layers)
+        assert_same_predictions(model, X[:n_predicted].reshape(n_predicted, -1))
+
+
 @pytest.mark.parametrize("conv_layers", ["auto", resnet2d((4, 8)),
                                          (Conv2D(6, activation="identity"),
                                           BatchNormalization(), Activation(), "maxpool")],

@@ -489,8 +489,9 @@ cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
     for stride 1 and no dilation, 3x3 kernels or series' kernels of 3-7
     taps (``check_winograd_geometry``), and the caller's ``cols`` must hold
     ``winograd_scratch_size`` values.  Blocks of one sample (rows or
-    columns) keep im2col: one image on 2 threads took 90 us by im2col in 8
-    blocks, 110 by Winograd in 2-8."""
+    columns, see conv2d_forward) convolve by Winograd too when given it;
+    the layers give it for series only: one image on 2 threads took 90 us
+    by im2col in 8 blocks of rows, 110 by Winograd in 2-8."""
     if transformed is None:
         return NULL
     return &transformed[0, 0]
@@ -701,9 +702,12 @@ def conv2d_forward(
                                       stride_h, stride_w,
                                       pad_top - row_start * stride_h, pad_left,
                                       dilation_h, dilation_w)
+                # Winograd weights, if given (they may carry the scale),
+                # convolve the block too.
+                block.winograd_tile = g.winograd_tile
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, row_start, 0, 0], scale, NULL)
+                              &out[n, row_start, 0, 0], scale, transformed)
             elif by_columns:
                 n = item // n_blocks
                 col_start = (item % n_blocks) * columns_per_block
@@ -713,9 +717,10 @@ def conv2d_forward(
                                       stride_h, stride_w, pad_top,
                                       pad_left - col_start * stride_w,
                                       dilation_h, dilation_w)
+                block.winograd_tile = g.winograd_tile
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, 0, col_start, 0], scale, NULL)
+                              &out[n, 0, col_start, 0], scale, transformed)
             else:
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
@@ -872,12 +877,15 @@ def conv2d_maxpool_forward(
                                       stride_h, stride_w,
                                       pad_top - row_start * stride_h, pad_left,
                                       dilation_h, dilation_w)
+                # As in conv2d_forward: given Winograd weights convolve it.
+                block.winograd_tile = g.winograd_tile
                 if pool_first:
                     chunk_convolve(block, &x[n, 0, 0, 0], 1, &weights[0, 0],
-                                   &cols[threadid(), 0], y, NULL)
+                                   &cols[threadid(), 0], y, transformed)
                 else:
                     chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                                  activation, &cols[threadid(), 0], y, scale, NULL)
+                                  activation, &cols[threadid(), 0], y, scale,
+                                  transformed)
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],

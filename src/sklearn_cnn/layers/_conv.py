@@ -83,6 +83,13 @@ WINOGRAD_PREDICT_TILE = 2
 # 7), and its float32 errors are only about twice im2col's.
 WINOGRAD_SERIES_TILE = _conv.WINOGRAD_SERIES_TILE
 WINOGRAD_SERIES_KERNELS = range(3, 8)
+# ... when a chunk of samples holds at least this many tiles: each of the 8
+# GEMMs of a chunk packs a plane of weights, which few rows do not pay for.
+# The FCN on ItalyPowerDemand (24 steps, batch 6: chunks of 2 series, 12
+# tiles) took 0.024 s per epoch by Winograd against 0.019 by im2col (2
+# threads); on random series of 24 steps at batch 16 (24 tiles) 0.055 /
+# 0.058 (1 thread), of 64 steps 0.098 / 0.120.
+WINOGRAD_SERIES_MIN_TILES = 24
 # Winograd's scratch per chunk (transformed tiles and GEMM outputs) is kept
 # under this many values, by tile.  F(2x2): 1 MiB in float32; measured on
 # 128 images (1 thread), 64->64 channels at 14x14 took 370-378 ms per 10k
@@ -211,7 +218,9 @@ class ConvLayer(Layer):
         self.input_shape = (height, width, channels)
         self.conv_shape = self.output_shape = (out_h, out_w, spec.filters)
         self.taps = self.kernel_h * self.kernel_w * channels
-        self.samples_per_chunk = max(1, TARGET_CHUNK_ROWS // (out_h * out_w))
+        # Samples per chunk of im2col; allocate sets samples_per_chunk.
+        self.im2col_chunk = self.samples_per_chunk = max(
+            1, TARGET_CHUNK_ROWS // (out_h * out_w))
         plain = ((self.stride_h, self.stride_w) == (1, 1)
                  and (self.dilation_h, self.dilation_w) == (1, 1)
                  and channels >= WINOGRAD_MIN_CHANNELS)
@@ -233,7 +242,7 @@ class ConvLayer(Layer):
                     (tile + 2) ** 2 * -(-rows // tile) * -(-columns // tile)
                     for rows, columns in ((out_h, out_w), (height, width)))
             per_sample *= channels + spec.filters
-            cap = self.samples_per_chunk if tile == 2 else values
+            cap = self.im2col_chunk if tile == 2 else values
             self.winograd_chunks[tile] = max(1, min(cap, values // per_sample))
         self.name = f"Conv2D({spec.filters}, {self.kernel_h}x{self.kernel_w})"
         self.pool = None
@@ -316,20 +325,25 @@ class ConvLayer(Layer):
             tile = WINOGRAD_SERIES_TILE
         else:
             tile = WINOGRAD_TRAINING_TILE if training else WINOGRAD_PREDICT_TILE
-        if self.winograd:
-            self.samples_per_chunk = self.winograd_chunks[tile]
+        # Series' Winograd only where a batch's chunks hold enough tiles.
+        self.winograd_active = self.winograd and (
+            not self.winograd_series or self.series_tiles(
+                balanced_chunk(batch_size, self.winograd_chunks[tile]))
+            >= WINOGRAD_SERIES_MIN_TILES)
+        self.samples_per_chunk = (self.winograd_chunks[tile] if self.winograd_active
+                                  else self.im2col_chunk)
         chunk_rows = self.samples_per_chunk * out_h * out_w
         height, width, channels = self.input_shape
         # The input gradient, a convolution of the output gradient, by
         # Winograd too when it has enough channels.
-        self.winograd_back = (self.winograd and self.needs_input_grad
+        self.winograd_back = (self.winograd_active and self.needs_input_grad
                               and self.filters >= WINOGRAD_MIN_CHANNELS)
         # im2col runs on whole chunks unless Winograd does every convolution
         # of the chunk; then only on one image's row blocks (few samples).
-        whole_chunks = not self.winograd or (self.needs_input_grad
+        whole_chunks = not self.winograd_active or (self.needs_input_grad
                                              and not self.winograd_back)
         scratch = (chunk_rows if whole_chunks else out_h * out_w) * self.taps
-        if self.winograd:
+        if self.winograd_active:
             self.winograd_weights = np.empty(
                 _conv.winograd_weights_shape(channels, self.filters, tile), dtype)
             scratch = max(scratch, _conv.winograd_scratch_size(
@@ -351,7 +365,7 @@ class ConvLayer(Layer):
             # domain: 8, 16 or 36 padded planes per chunk, then one buffer.
             partial_size = self.taps * self.filters
             self.winograd_weight_grad = None
-            if self.winograd:
+            if self.winograd_active:
                 self.winograd_weight_grad = np.empty_like(self.winograd_weights)
                 partial_size = self.winograd_weight_grad.size
             self.weight_partials = np.empty((n_chunks, partial_size), dtype)
@@ -362,13 +376,19 @@ class ConvLayer(Layer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
+    def series_tiles(self, n_samples):
+        """The series' Winograd tiles of ``n_samples`` output series."""
+        return n_samples * -(-self.conv_shape[1] // (9 - self.kernel_w))
+
     def _winograd_weights(self, few, multiplier, n_threads):
         """The Winograd transform of the weights as they are now (times the
-        folded BatchNormalization's multiplier), or None for im2col (blocks
-        of one sample, see ROW_BLOCKS).  About 2-5 us for 32 -> 64 channels,
-        computed at each forward so that it never goes stale when training
-        resumes."""
-        if not self.winograd or few:
+        folded BatchNormalization's multiplier), or None for im2col (an
+        image's blocks of rows, see ROW_BLOCKS; a series' blocks of columns
+        keep Winograd).  About 2-5 us for 32 -> 64 channels, computed at each
+        forward so that it never goes stale when training resumes."""
+        if not self.winograd_active or (few and not (
+                self.winograd_series
+                and self.series_tiles(1) >= WINOGRAD_SERIES_MIN_TILES)):
             return None
         _conv.winograd_weights(self.weights, self.winograd_weights, multiplier,
                                n_threads=n_threads)
