@@ -70,6 +70,41 @@ def test_quick_validation_hands_odd_inputs_to_sklearn(bad, fitted):
         np.testing.assert_allclose(clf.predict_proba(converted), expected, rtol=1e-6)
 
 
+def test_quick_validation_takes_images_and_series_in_their_layouts(monkeypatch):
+    # 3-D and 4-D arrays in the fitted layout take the fast path (as a 2-D
+    # view); other layouts and models pickled before the fast path knew them
+    # go through the full validation and its errors.
+    from sklearn_cnn import CNNClassifier, _base
+    from sklearn_cnn.layers import Conv1D, GlobalAvgPool1D
+
+    rng = np.random.default_rng(0)
+    calls = []
+    real = _base.validate_data
+    monkeypatch.setattr(_base, "validate_data",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    series = rng.standard_normal((30, 2, 16))
+    images = rng.standard_normal((30, 1, 6, 5))
+    y = np.arange(30) % 2
+    for X, layers, layouts in (
+            (series, (Conv1D(3, 3), GlobalAvgPool1D()), [series]),
+            (images, "auto", [images, images[:, 0]])):
+        clf = CNNClassifier((4,), conv_layers=layers, max_iter=2,
+                            random_state=0).fit(X, y)
+        expected = clf.predict_proba(X.reshape(30, -1))
+        for layout in layouts:
+            calls.clear()
+            np.testing.assert_array_equal(clf.predict_proba(layout), expected)
+            assert not calls
+        swapped = np.ascontiguousarray(np.swapaxes(X.reshape(30, X.shape[1], -1), 1, 2))
+        with pytest.raises(ValueError, match="fitted on"):
+            clf.predict(swapped)
+        assert calls
+        del clf._fitted_spatial_dims  # as unpickled from an older version
+        calls.clear()
+        np.testing.assert_array_equal(clf.predict_proba(X), expected)
+        assert calls
+
+
 def blas_threads():
     return [info["num_threads"] for info in threadpool_info()
             if info["user_api"] == "blas"]

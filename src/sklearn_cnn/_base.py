@@ -363,8 +363,10 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _validate_input(self, X, reset):
         """Validated 2-D X and the ``(channels, height, width)`` it holds."""
-        if not reset and self._is_valid_plain_array(X):
-            return X, self.image_shape_
+        if not reset:
+            plain = self._plain_2d_view(X)
+            if plain is not None:
+                return plain, self.image_shape_
         spatial_dims = self._spatial_dims()
         X, array_shape = split_image_array(X, spatial_dims)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
@@ -387,14 +389,30 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 f"but the model was fitted on {self.image_shape_}.")
         return X, self.image_shape_
 
+    def _plain_2d_view(self, X):
+        """Fast path of predict's validation: X as validate_data would return
+        it, for a finite, C-ordered float ndarray of the fitted shape from a
+        model fitted without feature names (2-D, or images or series in the
+        3-D or 4-D layout that fitted ``image_shape_``, as a 2-D view), else
+        None.  It saves ~100 us, half the time of a single-image prediction."""
+        if type(X) is not np.ndarray or X.ndim < 2:
+            return None
+        if X.ndim > 2:
+            channels, height, width = self.image_shape_
+            layouts = {1: {3: (channels, width) if height == 1 else None},
+                       2: {3: (height, width) if channels == 1 else None,
+                           4: (channels, height, width)}}
+            spatial_dims = getattr(self, "_fitted_spatial_dims", None)
+            if X.shape[1:] != layouts.get(spatial_dims, {}).get(X.ndim):
+                return None
+            X = X.reshape(X.shape[0], -1)
+        return X if self._is_valid_plain_array(X) else None
+
     def _is_valid_plain_array(self, X):
-        """Fast path of predict's validation, for what validate_data would
-        return unchanged: a finite, C-ordered float ndarray of the fitted
-        width from a model fitted without feature names.  It saves ~100 us,
-        half the time of a single-image prediction."""
+        """For _plain_2d_view: a 2-D X that validate_data would return
+        unchanged."""
         return (
-            type(X) is np.ndarray
-            and X.ndim == 2
+            X.ndim == 2
             and X.dtype in (np.float32, np.float64)
             and X.flags.c_contiguous
             and X.shape[0] >= 1
@@ -469,6 +487,8 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
 
         # Every check passed: the estimator changes from here on.
         self.image_shape_ = image_shape
+        # For predict's fast path (_plain_2d_view): how it reads 3-D X.
+        self._fitted_spatial_dims = self._spatial_dims()
         for name, value in attributes.items():
             setattr(self, name, value)
         self._random_state = rng

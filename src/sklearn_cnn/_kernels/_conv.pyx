@@ -72,11 +72,14 @@ from ._winograd1d cimport (
     weight_grad_from_transformed_1d,
     winograd1d_chunk,
     winograd1d_scratch,
+    winograd1d_shared,
     winograd1d_weight_grad_chunk,
 )
 
 cdef enum:
     REDUCE_BLOCK = 4096
+    # Rows per share of a shared Winograd convolution's epilogue.
+    EPILOGUE_ROWS = 64
     # The ``winograd_tile`` of series' 1-D Winograd (_winograd1d.pxd), whose
     # output tile depends on the kernel; 2 and 4 are the 2-D tiles' sides.
     WINOGRAD_SERIES = 1
@@ -665,7 +668,9 @@ def conv2d_forward(
     is the im2col of the same image with the padding on top shifted by
     ``r0 * stride``, as in ``conv2d_maxpool_forward``.  Maps of one row
     (series) split into blocks of ``columns_per_block`` columns instead,
-    contiguous in the output since there is one row (ignored otherwise).
+    contiguous in the output since there is one row (ignored otherwise);
+    given series' Winograd weights, those few series are one chunk that all
+    threads convolve together (``winograd1d_shared``), in all of ``cols``.
     """
     cdef intp_t n_samples = x.shape[0]
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
@@ -690,6 +695,19 @@ def conv2d_forward(
         (n_samples + samples_per_chunk - 1) // samples_per_chunk
     cdef intp_t item, start, stop, n, row_start, row_stop, col_start, col_stop
     if n_samples == 0:
+        return
+    if by_columns and g.winograd_tile == WINOGRAD_SERIES:
+        if winograd1d_scratch(g, n_samples).size > cols.shape[0] * cols.shape[1]:
+            raise ValueError("cols is too small for these series' Winograd")
+        with nogil:
+            winograd1d_shared(g, &x[0, 0, 0, 0], n_samples, transformed, &cols[0, 0],
+                              &out[0, 0, 0, 0], n_threads)
+            n_items = (n_samples * out_w + EPILOGUE_ROWS - 1) // EPILOGUE_ROWS
+            for item in prange(n_items, schedule="static", num_threads=n_threads):
+                start = item * EPILOGUE_ROWS
+                stop = min(start + EPILOGUE_ROWS, n_samples * out_w)
+                epilogue(&out[0, 0, 0, 0] + start * out_channels, stop - start,
+                         out_channels, scale, &bias[0], activation)
         return
     with nogil:
         for item in prange(n_items, schedule="static", num_threads=n_threads):

@@ -59,33 +59,77 @@ static inline void winograd1d_g(int r, double *g) {
 }
 
 #define SKLEARN_CNN_DEFINE_WINOGRAD1D(SUFFIX, TYPE)                              \
-    /* Planes xi of u = G g for every (in, out) channel pair, times scale[o]  \
-     * unless scale is NULL (a folded BatchNormalization's multiplier); w is   \
-     * (r, cin, cout), u's 8 planes lie u_plane >= cin * cout values apart.    \
-     * With ``reverse`` the taps are taken last to first (the input           \
-     * gradient's kernel). */                                                   \
+    /* winograd1d_weights for input channel c, unscaled; f: 1 / f(p). */      \
+    static inline void winograd1d_weights_channel_##SUFFIX(                     \
+            const TYPE *restrict w, int r, ptrdiff_t cin, ptrdiff_t cout,        \
+            TYPE *restrict u, ptrdiff_t u_plane, int reverse, ptrdiff_t c,       \
+            const TYPE *f) {                                                     \
+        const TYPE *restrict first = w + ((reverse ? r - 1 : 0) * cin + c) * cout; \
+        const TYPE *restrict last = w + ((reverse ? 0 : r - 1) * cin + c) * cout; \
+        TYPE *restrict u0 = u + c * cout, *restrict u1 = u0 + u_plane;           \
+        TYPE *restrict u2 = u1 + u_plane, *restrict u3 = u2 + u_plane;           \
+        TYPE *restrict u4 = u3 + u_plane, *restrict u5 = u4 + u_plane;           \
+        TYPE *restrict u6 = u5 + u_plane, *restrict u7 = u6 + u_plane;           \
+        SKLEARN_CNN_IVDEP                                                        \
+        for (ptrdiff_t o = 0; o < cout; ++o)                                     \
+            u1[o] = u2[o] = u3[o] = u4[o] = u5[o] = u6[o] = 0;                   \
+        for (int k = 0; k < r; ++k) {                                            \
+            const TYPE *restrict src =                                           \
+                w + ((reverse ? r - 1 - k : k) * cin + c) * cout;                \
+            const TYPE two = (TYPE)(1 << k), half = (TYPE)1 / two;               \
+            TYPE *restrict one_row = k % 2 ? u2 : u1;                            \
+            TYPE *restrict two_row = k % 2 ? u4 : u3;                            \
+            TYPE *restrict half_row = k % 2 ? u6 : u5;                           \
+            SKLEARN_CNN_IVDEP                                                    \
+            for (ptrdiff_t o = 0; o < cout; ++o) {                               \
+                one_row[o] += src[o];                                            \
+                two_row[o] += two * src[o];                                      \
+                half_row[o] += half * src[o];                                    \
+            }                                                                    \
+        }                                                                        \
+        SKLEARN_CNN_IVDEP                                                        \
+        for (ptrdiff_t o = 0; o < cout; ++o) {                                   \
+            const TYPE e1 = u1[o], o1 = u2[o], e2 = u3[o], o2 = u4[o];           \
+            const TYPE e3 = u5[o], o3 = u6[o];                                   \
+            u0[o] = f[0] * first[o];                                             \
+            u1[o] = f[1] * (e1 + o1);                                            \
+            u2[o] = f[2] * (e1 - o1);                                            \
+            u3[o] = f[3] * (e2 + o2);                                            \
+            u4[o] = f[4] * (e2 - o2);                                            \
+            u5[o] = f[5] * (e3 + o3);                                            \
+            u6[o] = f[6] * (e3 - o3);                                            \
+            u7[o] = last[o];                                                     \
+        }                                                                        \
+    }                                                                            \
+                                                                                 \
+    /* u = G g for input channels [c0, c1) and every output channel, times  \
+     * scale[o] unless scale is NULL (a folded BatchNormalization's            \
+     * multiplier); w is (r, cin, cout), u's 8 planes lie u_plane >= cin *     \
+     * cout values apart.  With ``reverse`` the taps are taken last to first   \
+     * (the input gradient's kernel).  The rows of the points p and -p share  \
+     * the sums of even and odd powers of p (E +- O), gathered first in those  \
+     * rows: one pass over each tap, half the multiplications of G g. */       \
     static inline void winograd1d_weights_##SUFFIX(                             \
             const TYPE *restrict w, int r, ptrdiff_t cin, ptrdiff_t cout,        \
             const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane,     \
-            int reverse, int xi) {                                               \
+            int reverse, ptrdiff_t c0, ptrdiff_t c1) {                           \
         double g[8 * 7];                                                         \
-        const ptrdiff_t plane = cin * cout;                                      \
+        TYPE f[7];                                                               \
         winograd1d_g(r, g);                                                      \
-        for (ptrdiff_t c = 0; c < cin; ++c) {                                    \
-            TYPE *restrict dst = u + xi * u_plane + c * cout;                    \
-            for (ptrdiff_t o = 0; o < cout; ++o)                                 \
-                dst[o] = 0;                                                      \
-            for (int k = 0; k < r; ++k) {                                        \
-                const TYPE coefficient = (TYPE)g[xi * r + k];                    \
-                const TYPE *restrict src =                                       \
-                    w + (reverse ? r - 1 - k : k) * plane + c * cout;            \
-                for (ptrdiff_t o = 0; o < cout; ++o)                             \
-                    dst[o] += coefficient * src[o];                              \
-            }                                                                    \
-            if (scale != NULL)                                                   \
-                for (ptrdiff_t o = 0; o < cout; ++o)                             \
-                    dst[o] *= scale[o];                                          \
-        }                                                                        \
+        /* g[j * r] = 1 / f(p_j): the finite points' scales. */                 \
+        for (int j = 0; j < 7; ++j)                                              \
+            f[j] = (TYPE)g[j * r];                                               \
+        for (ptrdiff_t c = c0; c < c1; ++c)                                      \
+            winograd1d_weights_channel_##SUFFIX(w, r, cin, cout, u, u_plane,     \
+                                                reverse, c, f);                  \
+        /* The scale in a pass of its own: see winograd4_weights. */            \
+        if (scale != NULL)                                                       \
+            for (int xi = 0; xi < 8; ++xi)                                       \
+                for (ptrdiff_t c = c0; c < c1; ++c) {                            \
+                    TYPE *restrict row = u + xi * u_plane + c * cout;            \
+                    for (ptrdiff_t o = 0; o < cout; ++o)                         \
+                        row[o] *= scale[o];                                      \
+                }                                                                \
     }                                                                            \
                                                                                  \
     /* Tap k of dw = G^T du for every channel pair: du's 8 planes (cin, cout) \

@@ -145,7 +145,11 @@
     }                                                                            \
                                                                                  \
     /* u = G g G^T for every (in, out) channel pair, times scale[o] unless   \
-     * scale is NULL; u's 36 planes lie u_plane values apart. */                 \
+     * scale is NULL; u's 36 planes lie u_plane values apart.  The scale is a \
+     * pass of its own, as in _winograd.h: a ``scale == NULL ? 1 : scale[o]``  \
+     * in the loop became masked loads from NULL, which AMD CPUs serve        \
+     * through slow assists (64 -> 64 channels: 58 us without a scale, 16 with \
+     * one; same bits: x * s is s * x). */                                     \
     static inline void winograd4_weights_##SUFFIX(                               \
             const TYPE *restrict w, ptrdiff_t cin, ptrdiff_t cout,               \
             const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane) {   \
@@ -155,7 +159,7 @@
             TYPE *dst = u + c * cout;                                            \
             SKLEARN_CNN_IVDEP                                                    \
             for (ptrdiff_t o = 0; o < cout; ++o) {                               \
-                TYPE t[6][3], s = scale == NULL ? (TYPE)1 : scale[o];            \
+                TYPE t[6][3];                                                    \
                 for (int j = 0; j < 3; ++j) {                                    \
                     TYPE g0 = g[j * plane + o], g1 = g[(3 + j) * plane + o];     \
                     TYPE g2 = g[(6 + j) * plane + o];                            \
@@ -169,15 +173,23 @@
                 for (int i = 0; i < 6; ++i) {                                    \
                     TYPE g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];               \
                     TYPE *row = dst + 6 * i * u_plane + o;                       \
-                    row[0] = s * (g0 / 4);                                       \
-                    row[u_plane] = s * (-(g0 + g1 + g2) / 6);                    \
-                    row[2 * u_plane] = s * (-(g0 - g1 + g2) / 6);                \
-                    row[3 * u_plane] = s * (g0 / 24 + g1 / 12 + g2 / 6);         \
-                    row[4 * u_plane] = s * (g0 / 24 - g1 / 12 + g2 / 6);         \
-                    row[5 * u_plane] = s * g2;                                   \
+                    row[0] = g0 / 4;                                             \
+                    row[u_plane] = -(g0 + g1 + g2) / 6;                          \
+                    row[2 * u_plane] = -(g0 - g1 + g2) / 6;                      \
+                    row[3 * u_plane] = g0 / 24 + g1 / 12 + g2 / 6;               \
+                    row[4 * u_plane] = g0 / 24 - g1 / 12 + g2 / 6;               \
+                    row[5 * u_plane] = g2;                                       \
                 }                                                                \
             }                                                                    \
         }                                                                        \
+        if (scale == NULL)                                                       \
+            return;                                                              \
+        for (int k = 0; k < 36; ++k)                                             \
+            for (ptrdiff_t c = 0; c < cin; ++c) {                                \
+                TYPE *restrict row = u + k * u_plane + c * cout;                 \
+                for (ptrdiff_t o = 0; o < cout; ++o)                             \
+                    row[o] *= scale[o];                                          \
+            }                                                                    \
     }                                                                            \
                                                                                  \
     /* dw = G^T du G for every channel pair: du's 36 planes (cin, cout) lie    \

@@ -355,6 +355,12 @@ class ConvLayer(Layer):
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, height, width, self.filters, channels, tile,
                 self.kernel_w))
+        if self.winograd_series and self.winograd_active and not training:
+            # A few series convolve as one chunk in all threads' scratch.
+            few = _conv.winograd_scratch_size(
+                ROW_SPLIT_MAX_SAMPLES - 1, out_h, out_w, channels, self.filters, tile,
+                self.kernel_w)
+            scratch = max(scratch, -(-few // n_threads))
         self.cols = np.empty((n_threads, scratch), dtype=dtype)
         if self.pool:
             self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
