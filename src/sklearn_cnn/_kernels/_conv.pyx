@@ -48,13 +48,14 @@ from libc.math cimport sqrt
 from libc.string cimport memset
 
 from ._activations cimport (
+    activate,
     add_bias_and_activate,
     multiply_by_derivative,
 )
 from ._blas cimport gemm_rowmajor
 from ._conv_geometry cimport ConvGeometry, make_geometry
 from ._pool cimport max_pool_rows, unpool_image
-from ._typedefs cimport intp_t, int32_t
+from ._typedefs cimport IDENTITY, RELU, intp_t, int32_t
 from ._winograd cimport (
     transform_weights,
     weight_grad_from_transformed,
@@ -68,6 +69,8 @@ from ._winograd1d cimport (
     WINOGRAD1D_MAX_KERNEL,
     WINOGRAD1D_MIN_KERNEL,
     WINOGRAD1D_POINTS,
+    WINOGRAD1D_TRAINING_POINTS,
+    series_points,
     transform_weights_1d,
     weight_grad_from_transformed_1d,
     winograd1d_chunk,
@@ -80,12 +83,11 @@ cdef enum:
     REDUCE_BLOCK = 4096
     # Rows per share of a shared Winograd convolution's epilogue.
     EPILOGUE_ROWS = 64
-    # The ``winograd_tile`` of series' 1-D Winograd (_winograd1d.pxd), whose
-    # output tile depends on the kernel; 2 and 4 are the 2-D tiles' sides.
-    WINOGRAD_SERIES = 1
 
-# For Python (layers/_conv.py): the tile argument that asks for series' arrays.
-WINOGRAD_SERIES_TILE = WINOGRAD_SERIES
+# For Python (layers/_conv.py): the tile arguments that ask for series'
+# arrays, by their points (_winograd1d.pxd); 2 and 4 are the 2-D tiles' sides.
+WINOGRAD_SERIES_TILE = WINOGRAD1D_POINTS
+WINOGRAD_SERIES_TRAINING_TILE = WINOGRAD1D_TRAINING_POINTS
 
 cdef inline void im2col_chunk(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, C)
@@ -270,6 +272,12 @@ cdef inline void chunk_forward(
     const floating* scale,      # IN: (OC,) multiplier before the bias, or NULL
     const floating* transformed,  # IN: Winograd weights, or NULL: im2col
 ) noexcept nogil:
+    if transformed != NULL and series_points(g.winograd_tile) and scale == NULL:
+        # The series' output transform adds the bias (a folded scale is in
+        # the weights): only the activation is left.
+        winograd1d_chunk(g, x, n_samples, transformed, False, bias, cols, y)
+        epilogue(y, n_samples * g.out_w, g.out_channels, NULL, NULL, activation)
+        return
     chunk_convolve(g, x, n_samples, weights, cols, y, transformed)
     epilogue(y, n_samples * g.out_h * g.out_w, g.out_channels, scale, bias, activation)
 
@@ -279,13 +287,20 @@ cdef inline void epilogue(
     const floating* bias, int activation,
 ) noexcept nogil:
     """y = activation(y * scale + bias) over a (rows, width) block; no scale
-    if NULL."""
+    or no bias if NULL."""
     cdef intp_t i, o
     if scale != NULL:
         for i in range(rows):
             for o in range(width):
                 y[i * width + o] = y[i * width + o] * scale[o]
-    add_bias_and_activate(y, rows, width, bias, activation)
+    if bias != NULL:
+        add_bias_and_activate(y, rows, width, bias, activation)
+    elif activation == RELU:
+        for i in range(rows * width):
+            y[i] = y[i] if y[i] > 0 else 0
+    elif activation != IDENTITY:
+        for i in range(rows * width):
+            y[i] = activate(y[i], activation)
 
 
 cdef inline void chunk_convolve(
@@ -297,8 +312,8 @@ cdef inline void chunk_convolve(
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
-    if transformed != NULL and g.winograd_tile == WINOGRAD_SERIES:
-        winograd1d_chunk(g, x, n_samples, transformed, False, cols, y)
+    if transformed != NULL and series_points(g.winograd_tile):
+        winograd1d_chunk(g, x, n_samples, transformed, False, NULL, cols, y)
     elif transformed != NULL:
         winograd_chunk(g, x, n_samples, g.winograd_tile, transformed, cols, y)
     elif g.taps_major:
@@ -356,6 +371,7 @@ cdef inline void chunk_backward(
     floating* grad_input,       # OUT: (n_samples, H, W, C) if compute_grad_input
     const floating* transformed_back,  # IN: Winograd weights for d input, or NULL
     bint winograd_grad,         # weight_partial in the Winograd domain (see there)
+    double* bias_grad,          # OUT: (OC,) for series' Winograd, which sums it
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
@@ -364,8 +380,9 @@ cdef inline void chunk_backward(
         taps_major_backward(g, x, n_samples, weights, dz, weight_partial, cols,
                             compute_grad_input, grad_input)
         return
-    if winograd_grad and g.winograd_tile == WINOGRAD_SERIES:
-        winograd1d_weight_grad_chunk(g, x, n_samples, dz, weight_partial, cols)
+    if winograd_grad and series_points(g.winograd_tile):
+        winograd1d_weight_grad_chunk(g, x, n_samples, dz, weight_partial, bias_grad,
+                                     cols)
     elif winograd_grad:
         winograd_weight_grad_chunk(g, x, n_samples, g.winograd_tile, dz,
                                    weight_partial, cols)
@@ -381,14 +398,16 @@ cdef inline void chunk_backward(
                       <floating> 0, weight_partial, <int> g.out_channels)
     if not compute_grad_input:
         return
-    if transformed_back != NULL and g.winograd_tile == WINOGRAD_SERIES:
+    if transformed_back != NULL and series_points(g.winograd_tile):
         # The same for series: the kernel turned round, padded by
         # kernel_w - 1 - pad at the start; the weights' planes are (C, OC),
         # read transposed.
         back = make_geometry(1, g.out_w, g.out_channels, 1, g.width, g.channels,
                              1, g.kernel_w, 1, 1, 0, g.kernel_w - 1 - g.pad_left,
                              1, 1)
-        winograd1d_chunk(back, dz, n_samples, transformed_back, True, cols, grad_input)
+        back.winograd_tile = g.winograd_tile
+        winograd1d_chunk(back, dz, n_samples, transformed_back, True, NULL, cols,
+                         grad_input)
         return
     if transformed_back != NULL:
         # d input is the 3x3 convolution of dz by the weights turned half a
@@ -465,8 +484,9 @@ cdef inline void finish_weight_grad(
     reduce_partials(weight_partials, bias_partials, n_chunks, &winograd_grad[0, 0],
                     winograd_grad.shape[0] * winograd_plane(cin, cout), grad_bias,
                     n_threads)
-    if g.winograd_tile == WINOGRAD_SERIES:
-        weight_grad_from_transformed_1d(&winograd_grad[0, 0], <int> g.kernel_w, cin,
+    if series_points(g.winograd_tile):
+        weight_grad_from_transformed_1d(&winograd_grad[0, 0], g.winograd_tile,
+                                        <int> g.kernel_w, cin,
                                         cout, winograd_plane(cin, cout),
                                         &grad_weights[0, 0], n_threads)
     else:
@@ -503,7 +523,7 @@ cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
 cdef int winograd_tile(const floating[:, ::1] transformed,
                        const floating[:, ::1] weight_grad=None) except -1:
     """The output tile side (2 or 4) of the 2-D Winograd arrays given to a
-    kernel (16 or 36 planes), WINOGRAD_SERIES for series' (8 planes), 0 for
+    kernel (16 or 36 planes), the points of series' (8 or 10 planes), 0 for
     none; they must agree."""
     cdef int tile = 0, other
     cdef intp_t planes
@@ -511,9 +531,9 @@ cdef int winograd_tile(const floating[:, ::1] transformed,
                    -1 if weight_grad is None else weight_grad.shape[0]):
         if planes == -1:
             continue
-        if planes != 16 and planes != 36 and planes != WINOGRAD1D_POINTS:
-            raise ValueError("Winograd arrays must have 8, 16 or 36 planes")
-        other = 2 if planes == 16 else 4 if planes == 36 else WINOGRAD_SERIES
+        if planes != 16 and planes != 36 and not series_points(<int> planes):
+            raise ValueError("Winograd arrays must have 8, 10, 16 or 36 planes")
+        other = 2 if planes == 16 else 4 if planes == 36 else <int> planes
         if tile != 0 and other != tile:
             raise ValueError("the Winograd arrays of one call must share a tile size")
         tile = other
@@ -525,7 +545,7 @@ cdef int check_winograd_geometry(ConvGeometry g) except -1:
     (the kernels would read past the maps)."""
     cdef bint plain = (g.stride_h == 1 and g.stride_w == 1 and g.dilation_h == 1
                        and g.dilation_w == 1)
-    if g.winograd_tile == WINOGRAD_SERIES:
+    if series_points(g.winograd_tile):
         if not (plain and g.height == 1 and g.out_h == 1 and g.kernel_h == 1
                 and WINOGRAD1D_MIN_KERNEL <= g.kernel_w <= WINOGRAD1D_MAX_KERNEL):
             raise ValueError("series' Winograd arrays need maps of height 1 and "
@@ -541,26 +561,28 @@ def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
                           int out_channels, int tile=2, int kernel_w=3):
     """Values of ``cols`` per thread that ``winograd_chunk`` (and the weight
     gradient's chunk) need, for output tiles of ``tile`` x ``tile``, or
-    (``tile=WINOGRAD_SERIES``) that ``winograd1d_chunk`` needs for series
+    (``tile=WINOGRAD_SERIES_TILE`` or ``WINOGRAD_SERIES_TRAINING_TILE``, the
+    points) that ``winograd1d_chunk`` needs for series
     and kernels of ``kernel_w`` taps."""
     cdef ConvGeometry g = make_geometry(out_h, out_w, channels, out_h, out_w,
                                         out_channels, 3, kernel_w, 1, 1, 1, 1, 1, 1)
-    if tile == WINOGRAD_SERIES:
+    g.winograd_tile = tile
+    if series_points(tile):
         if not WINOGRAD1D_MIN_KERNEL <= kernel_w <= WINOGRAD1D_MAX_KERNEL:
             raise ValueError("series' Winograd takes kernels of 3 to 7 taps")
         return winograd1d_scratch(g, samples).size
     if tile not in (2, 4):
-        raise ValueError("tile must be 2, 4 or WINOGRAD_SERIES")
+        raise ValueError("tile must be 2, 4 or a series' 8 or 10 points")
     return winograd_scratch(g, samples, tile).size
 
 
 def winograd_weights_shape(int channels, int out_channels, int tile=2):
     """The shape of ``winograd_weights``' output: 16 (tile 2), 36 (tile 4)
-    or 8 (``WINOGRAD_SERIES``) padded planes."""
-    if tile == WINOGRAD_SERIES:
-        return (WINOGRAD1D_POINTS, winograd_plane(channels, out_channels))
+    or, for series, 8 or 10 (their points) padded planes."""
+    if series_points(tile):
+        return (tile, winograd_plane(channels, out_channels))
     if tile not in (2, 4):
-        raise ValueError("tile must be 2, 4 or WINOGRAD_SERIES")
+        raise ValueError("tile must be 2, 4 or a series' 8 or 10 points")
     return (winograd_positions(tile), winograd_plane(channels, out_channels))
 
 
@@ -572,8 +594,9 @@ def winograd_weights(
 ):
     """Winograd weights, G g G^T per channel pair (``_winograd.h``,
     ``_winograd4.h``): F(2x2, 3x3) or F(4x4, 3x3) as ``transformed`` has 16
-    or 36 planes; or G g (``_winograd1d.h``), F(9 - r, r) for a series'
-    kernel of r = 3..7 taps, with 8 planes, on ``n_threads`` threads.
+    or 36 planes; or G g (``_winograd1d.h``), F(n + 1 - r, r) for a series.
+    kernel of r = 3..7 taps, with 8 or 10 planes (the points), on
+    ``n_threads`` threads.
 
     ``reverse`` (series only) takes the taps last to first: the weights
     ``conv2d_backward`` wants as ``winograd_back_weights`` for series (its
@@ -587,21 +610,21 @@ def winograd_weights(
     cdef intp_t cin = weights.shape[2], cout = weights.shape[3]
     # Cheap checks: the C transform reads and writes without bounds.
     cdef int tile = winograd_tile(transformed)
-    if tile == WINOGRAD_SERIES and not (
+    if series_points(tile) and not (
             weights.shape[0] == 1
             and WINOGRAD1D_MIN_KERNEL <= weights.shape[1] <= WINOGRAD1D_MAX_KERNEL):
-        raise ValueError("winograd_weights needs 1 x 3..7 weights for 8 planes")
-    if tile != WINOGRAD_SERIES and (weights.shape[0] != 3 or weights.shape[1] != 3):
+        raise ValueError("winograd_weights needs 1 x 3..7 weights for 8 or 10 planes")
+    if not series_points(tile) and (weights.shape[0] != 3 or weights.shape[1] != 3):
         raise ValueError("winograd_weights needs 3x3 weights")
     if transformed.shape[1] != winograd_plane(cin, cout):
         raise ValueError("transformed must have winograd_weights_shape's shape")
     if channel_scale is not None and channel_scale.shape[0] != cout:
         raise ValueError("channel_scale needs one value per output channel")
-    if reverse and tile != WINOGRAD_SERIES:
-        raise ValueError("reverse is for series' Winograd weights (8 planes)")
+    if reverse and not series_points(tile):
+        raise ValueError("reverse is for series' Winograd weights (8 or 10 planes)")
     with nogil:
-        if tile == WINOGRAD_SERIES:
-            transform_weights_1d(&weights[0, 0, 0, 0], <int> weights.shape[1], cin,
+        if series_points(tile):
+            transform_weights_1d(&weights[0, 0, 0, 0], tile, <int> weights.shape[1], cin,
                                  cout, scale, &transformed[0, 0], transformed.shape[1],
                                  reverse, n_threads)
         else:
@@ -696,18 +719,24 @@ def conv2d_forward(
     cdef intp_t item, start, stop, n, row_start, row_stop, col_start, col_stop
     if n_samples == 0:
         return
-    if by_columns and g.winograd_tile == WINOGRAD_SERIES:
+    if by_columns and series_points(g.winograd_tile):
         if winograd1d_scratch(g, n_samples).size > cols.shape[0] * cols.shape[1]:
             raise ValueError("cols is too small for these series' Winograd")
         with nogil:
-            winograd1d_shared(g, &x[0, 0, 0, 0], n_samples, transformed, &cols[0, 0],
+            # The output transform adds the bias unless a scale comes first
+            # (a folded one is in the weights): then only the activation.
+            winograd1d_shared(g, &x[0, 0, 0, 0], n_samples, transformed,
+                              &bias[0] if scale == NULL else NULL, &cols[0, 0],
                               &out[0, 0, 0, 0], n_threads)
             n_items = (n_samples * out_w + EPILOGUE_ROWS - 1) // EPILOGUE_ROWS
+            if activation == IDENTITY and scale == NULL:
+                n_items = 0
             for item in prange(n_items, schedule="static", num_threads=n_threads):
                 start = item * EPILOGUE_ROWS
                 stop = min(start + EPILOGUE_ROWS, n_samples * out_w)
                 epilogue(&out[0, 0, 0, 0] + start * out_channels, stop - start,
-                         out_channels, scale, &bias[0], activation)
+                         out_channels, scale, NULL if scale == NULL else &bias[0],
+                         activation)
         return
     with nogil:
         for item in prange(n_items, schedule="static", num_threads=n_threads):
@@ -777,7 +806,7 @@ def conv2d_backward(
     (``winograd_weights_shape(C, OC)``; same conditions) the weight
     gradient is computed in the Winograd domain too (no im2col), and
     ``weight_partials`` must have as many columns as it has values.  Both
-    arrays use the same tile (8, 16 or 36 planes); ``cols`` then holds
+    arrays use the same tile (8, 10, 16 or 36 planes); ``cols`` then holds
     ``winograd_scratch_size(..., tile)`` values.
 
     The weight and bias gradients are sums over the batch (not means): the
@@ -798,6 +827,9 @@ def conv2d_backward(
     cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
     g.winograd_tile = winograd_tile(winograd_back_weights, winograd_weight_grad)
     check_winograd_geometry(g)
+    # Series' Winograd weight gradient sums the bias gradient too.
+    cdef bint series_grad = (winograd_weight_grad is not None
+                             and series_points(g.winograd_tile))
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -810,17 +842,19 @@ def conv2d_backward(
             y = &output[start, 0, 0, 0]
             dz = &grad_output[start, 0, 0, 0]
             bias_acc = &bias_partials[chunk, 0]
-            for o in range(out_channels):
-                bias_acc[o] = 0
             multiply_by_derivative(dz, y, rows * out_channels, activation)
-            for i in range(rows):
+            if not series_grad:
                 for o in range(out_channels):
-                    bias_acc[o] += dz[i * out_channels + o]
+                    bias_acc[o] = 0
+                for i in range(rows):
+                    for o in range(out_channels):
+                        bias_acc[o] += dz[i * out_channels + o]
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
                            compute_grad_input, input_grad, transformed_back,
-                           winograd_weight_grad is not None)
+                           winograd_weight_grad is not None,
+                           bias_acc if series_grad else NULL)
         finish_weight_grad(g, weight_partials, bias_partials, n_chunks, grad_weights,
                            grad_bias, winograd_weight_grad, n_threads)
 
@@ -1010,6 +1044,6 @@ def conv2d_maxpool_backward(
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
                            compute_grad_input, input_grad, transformed_back,
-                           winograd_weight_grad is not None)
+                           winograd_weight_grad is not None, NULL)
         finish_weight_grad(g, weight_partials, bias_partials, n_chunks, grad_weights,
                            grad_bias, winograd_weight_grad, n_threads)

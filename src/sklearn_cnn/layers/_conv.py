@@ -6,7 +6,8 @@ that: the fused kernels of ``_kernels/_conv.pyx`` then never write the
 full-resolution map to memory.  It also chooses, from its shape alone, how
 the kernels convolve: im2col + GEMM, or Winograd for stride-1 convolutions
 with enough channels: F(4x4, 3x3) in training and F(2x2, 3x3) in prediction
-for 3x3 kernels, F(9 - r, r) for series' kernels of r = 3..7 taps.
+for 3x3 kernels, F(n + 1 - r, r) for series' kernels of r = 3..7 taps
+(n = 10 points in training, 8 in prediction).
 """
 
 from dataclasses import dataclass
@@ -78,10 +79,19 @@ WINOGRAD_MIN_CHANNELS = 8
 WINOGRAD_TRAINING_TILE = 4
 WINOGRAD_PREDICT_TILE = 2
 # Series (maps of height 1) with kernels of 3 to 7 taps run by the 1-D
-# Winograd F(9 - r, r) of _winograd1d.h, in training and prediction alike:
-# 8 points give 2.25-2.5x fewer multiplications for 3 to 6 taps (1.75x for
-# 7), and its float32 errors are only about twice im2col's.
+# Winograd F(n + 1 - r, r) of _winograd1d.h.  Prediction: n = 8 points,
+# 2.25-2.5x fewer multiplications for 3 to 6 taps (1.75x for 7), float32
+# errors only about twice im2col's.  Training: 10 points, 2.4x for 3 taps and
+# 3x for 5, errors about 4x the 8 points' (mean 3e-6 of the outputs' size),
+# as harmless to stochastic gradients as F(4x4, 3x3)'s; the FCN's epoch on
+# OSULeaf (batch 16) took XXX.
 WINOGRAD_SERIES_TILE = _conv.WINOGRAD_SERIES_TILE
+WINOGRAD_SERIES_TRAINING_TILE = _conv.WINOGRAD_SERIES_TRAINING_TILE
+# For 3 taps, 10 points save little (1.25 multiplications per output against
+# 1.33, and as much less transformed data) at 4x the error: the FCN's
+# 256 -> 128 layer took 3.42 ms forward (16 OSULeaf series) with 10 points,
+# 3.40 with 8; the 128 -> 256 one with 5 taps 4.37 against 4.97.
+WINOGRAD_SERIES_TRAINING_MIN_KERNEL = 4
 WINOGRAD_SERIES_KERNELS = range(3, 8)
 # ... when a chunk of samples holds at least this many tiles: each of the 8
 # GEMMs of a chunk packs a plane of weights, which few rows do not pay for.
@@ -105,7 +115,8 @@ WINOGRAD_SERIES_MIN_TILES = 24
 # values), 16.9 with 4 (1.4 Mi), 17.6 with 8 (2.8 Mi); 256 -> 128, 3 taps,
 # 14.6, 11.9 and 12.0.
 WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024,
-                         WINOGRAD_SERIES_TILE: 1536 * 1024}
+                         WINOGRAD_SERIES_TILE: 1536 * 1024,
+                         WINOGRAD_SERIES_TRAINING_TILE: 1536 * 1024}
 
 
 def balanced_chunk(n_samples, samples_per_chunk):
@@ -234,9 +245,9 @@ class ConvLayer(Layer):
         # of the output, or of the input).
         self.winograd_chunks = {}
         for tile, values in WINOGRAD_CHUNK_VALUES.items():
-            if tile == WINOGRAD_SERIES_TILE:
-                outputs = 9 - self.kernel_w  # per tile of 8 points
-                per_sample = 8 * -(-max(out_w, width) // outputs)
+            if tile in (WINOGRAD_SERIES_TILE, WINOGRAD_SERIES_TRAINING_TILE):
+                outputs = tile + 1 - self.kernel_w  # per tile of ``tile`` points
+                per_sample = tile * -(-max(out_w, width) // outputs)
             else:
                 per_sample = max(
                     (tile + 2) ** 2 * -(-rows // tile) * -(-columns // tile)
@@ -322,13 +333,15 @@ class ConvLayer(Layer):
         out_h, out_w, _ = self.conv_shape
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
         if self.winograd_series:
-            tile = WINOGRAD_SERIES_TILE
+            tile = (WINOGRAD_SERIES_TRAINING_TILE
+                    if training and self.kernel_w >= WINOGRAD_SERIES_TRAINING_MIN_KERNEL
+                    else WINOGRAD_SERIES_TILE)
         else:
             tile = WINOGRAD_TRAINING_TILE if training else WINOGRAD_PREDICT_TILE
         # Series' Winograd only where a batch's chunks hold enough tiles.
         self.winograd_active = self.winograd and (
             not self.winograd_series or self.series_tiles(
-                balanced_chunk(batch_size, self.winograd_chunks[tile]))
+                balanced_chunk(batch_size, self.winograd_chunks[tile]), tile)
             >= WINOGRAD_SERIES_MIN_TILES)
         self.samples_per_chunk = (self.winograd_chunks[tile] if self.winograd_active
                                   else self.im2col_chunk)
@@ -382,9 +395,10 @@ class ConvLayer(Layer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def series_tiles(self, n_samples):
-        """The series' Winograd tiles of ``n_samples`` output series."""
-        return n_samples * -(-self.conv_shape[1] // (9 - self.kernel_w))
+    def series_tiles(self, n_samples, points=WINOGRAD_SERIES_TILE):
+        """The series' Winograd tiles of ``n_samples`` output series, for a
+        transform of ``points`` points."""
+        return n_samples * -(-self.conv_shape[1] // (points + 1 - self.kernel_w))
 
     def _winograd_weights(self, few, multiplier, n_threads):
         """The Winograd transform of the weights as they are now (times the
