@@ -113,6 +113,26 @@ cdef inline WinogradScratch winograd1d_scratch(ConvGeometry g,
     return s
 
 
+cdef struct SeriesChunk:
+    # What one chunk's transforms and GEMMs need (winograd1d_chunk, _shared,
+    # _weight_grad_chunk): the transform, the scratch layout, the values
+    # between the weights' planes and between the planes of the transformed
+    # inputs (v) and of the GEMM outputs (m).
+    Winograd1dPlan plan
+    WinogradScratch s
+    intp_t plane, v_stride, m_stride
+
+
+cdef inline SeriesChunk series_chunk(ConvGeometry g, intp_t n_samples) noexcept nogil:
+    cdef SeriesChunk k
+    k.plan = plan_of(g)
+    k.s = winograd1d_scratch(g, n_samples)
+    k.plane = winograd_plane(g.channels, g.out_channels)
+    k.v_stride = winograd1d_point_stride(k.s.n_tiles, g.channels)
+    k.m_stride = winograd1d_point_stride(k.s.n_tiles, g.out_channels)
+    return k
+
+
 cdef inline void winograd1d_input_tile(
     ConvGeometry g, const Winograd1dPlan* plan, const floating* x, intp_t index,
     intp_t tiles_w,
@@ -206,26 +226,21 @@ cdef inline void winograd1d_chunk(
     ``transposed`` the GEMMs read the weights' planes transposed: the input
     gradient's convolution uses the forward weights' transform (taps
     reversed) with no copy that swaps the channels."""
-    cdef Winograd1dPlan plan = plan_of(g)
-    cdef WinogradScratch s = winograd1d_scratch(g, n_samples)
-    cdef intp_t n_tiles = s.n_tiles
+    cdef SeriesChunk k = series_chunk(g, n_samples)
     cdef intp_t cin = g.channels, cout = g.out_channels
-    cdef intp_t plane = winograd_plane(cin, cout)
-    cdef intp_t v_stride = winograd1d_point_stride(n_tiles, cin)
-    cdef intp_t m_stride = winograd1d_point_stride(n_tiles, cout)
-    cdef floating* v = scratch
-    cdef floating* products = scratch + s.products
+    cdef floating* products = scratch + k.s.products
     cdef intp_t xi, index
-    winograd1d_transform_input(g, &plan, x, n_samples, v, scratch + s.zeros)
-    for xi in range(plan.n):
-        gemm_rowmajor(c'N', c'T' if transposed else c'N', <int> n_tiles, <int> cout,
-                      <int> cin, <floating> 1, v + xi * v_stride, <int> cin,
-                      transformed + xi * plane, <int> (cin if transposed else cout),
-                      <floating> 0, products + xi * m_stride, <int> cout)
-    for index in range(n_tiles):
-        winograd1d_output_tile(g, &plan, products, index, s.tiles_w, m_stride,
-                               scratch + s.zeros if bias == NULL else bias, y,
-                               scratch + s.spare)
+    winograd1d_transform_input(g, &k.plan, x, n_samples, scratch, scratch + k.s.zeros)
+    for xi in range(k.plan.n):
+        gemm_rowmajor(c'N', c'T' if transposed else c'N', <int> k.s.n_tiles,
+                      <int> cout, <int> cin, <floating> 1, scratch + xi * k.v_stride,
+                      <int> cin, transformed + xi * k.plane,
+                      <int> (cin if transposed else cout), <floating> 0,
+                      products + xi * k.m_stride, <int> cout)
+    for index in range(k.s.n_tiles):
+        winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
+                               scratch + k.s.zeros if bias == NULL else bias, y,
+                               scratch + k.s.spare)
 
 
 cdef inline void winograd1d_shared(
@@ -241,27 +256,24 @@ cdef inline void winograd1d_shared(
     point each (so that each thread packs only its own points' weights;
     blocks of columns had every thread pack all the planes).  The same
     operations on the same data as one thread: the same results."""
-    cdef Winograd1dPlan plan = plan_of(g)
-    cdef WinogradScratch s = winograd1d_scratch(g, n_samples)
+    cdef SeriesChunk k = series_chunk(g, n_samples)
     cdef intp_t cin = g.channels, cout = g.out_channels
-    cdef intp_t plane = winograd_plane(cin, cout)
-    cdef intp_t v_stride = winograd1d_point_stride(s.n_tiles, cin)
-    cdef intp_t m_stride = winograd1d_point_stride(s.n_tiles, cout)
-    cdef floating* products = scratch + s.products
+    cdef floating* products = scratch + k.s.products
+    cdef floating* zeros = scratch + k.s.zeros
     cdef intp_t j, index, xi
     for j in range(max(cin, cout)):
-        scratch[s.zeros + j] = 0
-    for index in prange(s.n_tiles, schedule="static", num_threads=n_threads):
-        winograd1d_input_tile(g, &plan, x, index, s.tiles_w, scratch, v_stride,
-                              scratch + s.zeros)
-    for xi in prange(plan.n, schedule="static", num_threads=n_threads):
-        gemm_rowmajor(c'N', c'N', <int> s.n_tiles, <int> cout, <int> cin, <floating> 1,
-                      scratch + xi * v_stride, <int> cin, transformed + xi * plane,
-                      <int> cout, <floating> 0, products + xi * m_stride, <int> cout)
-    for index in prange(s.n_tiles, schedule="static", num_threads=n_threads):
-        winograd1d_output_tile(g, &plan, products, index, s.tiles_w, m_stride,
-                               scratch + s.zeros if bias == NULL else bias, y,
-                               scratch + s.spare)
+        zeros[j] = 0
+    for index in prange(k.s.n_tiles, schedule="static", num_threads=n_threads):
+        winograd1d_input_tile(g, &k.plan, x, index, k.s.tiles_w, scratch, k.v_stride,
+                              zeros)
+    for xi in prange(k.plan.n, schedule="static", num_threads=n_threads):
+        gemm_rowmajor(c'N', c'N', <int> k.s.n_tiles, <int> cout, <int> cin,
+                      <floating> 1, scratch + xi * k.v_stride, <int> cin,
+                      transformed + xi * k.plane, <int> cout, <floating> 0,
+                      products + xi * k.m_stride, <int> cout)
+    for index in prange(k.s.n_tiles, schedule="static", num_threads=n_threads):
+        winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
+                               zeros if bias == NULL else bias, y, scratch + k.s.spare)
 
 
 cdef inline void winograd1d_weight_grad_chunk(
@@ -278,43 +290,38 @@ cdef inline void winograd1d_weight_grad_chunk(
     comes with it: (A dy) at the point 1 is the sum of each tile's outputs
     (1^i = 1), so the sum of that plane over the tiles is the sum of dz
     over its rows, read m times less."""
-    cdef Winograd1dPlan plan = plan_of(g)
-    cdef WinogradScratch s = winograd1d_scratch(g, n_samples)
-    cdef intp_t n_tiles = s.n_tiles
+    cdef SeriesChunk k = series_chunk(g, n_samples)
     cdef intp_t cin = g.channels, cout = g.out_channels
-    cdef intp_t plane = winograd_plane(cin, cout)
-    cdef intp_t v_stride = winograd1d_point_stride(n_tiles, cin)
-    cdef intp_t m_stride = winograd1d_point_stride(n_tiles, cout)
-    cdef floating* v = scratch
-    cdef floating* dm = scratch + s.products
-    cdef floating* zeros = scratch + s.zeros
+    cdef floating* dm = scratch + k.s.products
+    cdef floating* zeros = scratch + k.s.zeros
     cdef floating* dy[WINOGRAD1D_MAX_POINTS]
     cdef intp_t n, t, i, xi, index = 0
-    winograd1d_transform_input(g, &plan, x, n_samples, v, zeros)
-    for i in range(cout):
-        zeros[i] = 0
+    winograd1d_transform_input(g, &k.plan, x, n_samples, scratch, zeros)
     for n in range(n_samples):
-        for t in range(s.tiles_w):
+        for t in range(k.s.tiles_w):
             # Read only: past the series' end, all read the zeros.
-            output_tile_steps(g, <floating*> dz, n, t, plan.m, zeros, 0, dy)
+            output_tile_steps(g, <floating*> dz, n, t, k.plan.m, zeros, 0, dy)
             if floating is float:
                 winograd1d_grad_output_tile_float(<const float**> dy, cout,
-                                                  dm + index * cout, m_stride, &plan)
+                                                  dm + index * cout, k.m_stride,
+                                                  &k.plan)
             else:
                 winograd1d_grad_output_tile_double(<const double**> dy, cout,
-                                                   dm + index * cout, m_stride, &plan)
+                                                   dm + index * cout, k.m_stride,
+                                                   &k.plan)
             index = index + 1
-    for xi in range(plan.n):
-        gemm_rowmajor(c'T', c'N', <int> cin, <int> cout, <int> n_tiles, <floating> 1,
-                      v + xi * v_stride, <int> cin, dm + xi * m_stride, <int> cout,
-                      <floating> 0, du + xi * plane, <int> cout)
+    for xi in range(k.plan.n):
+        gemm_rowmajor(c'T', c'N', <int> cin, <int> cout, <int> k.s.n_tiles,
+                      <floating> 1, scratch + xi * k.v_stride, <int> cin,
+                      dm + xi * k.m_stride, <int> cout, <floating> 0,
+                      du + xi * k.plane, <int> cout)
     if bias_grad == NULL:
         return
     for i in range(cout):
         bias_grad[i] = 0
-    for index in range(n_tiles):
+    for index in range(k.s.n_tiles):
         for i in range(cout):
-            bias_grad[i] += dm[m_stride + index * cout + i]
+            bias_grad[i] += dm[k.m_stride + index * cout + i]
 
 
 cdef inline void transform_weights_1d(

@@ -81,10 +81,11 @@ WINOGRAD_PREDICT_TILE = 2
 # Series (maps of height 1) with kernels of 3 to 7 taps run by the 1-D
 # Winograd F(n + 1 - r, r) of _winograd1d.h.  Prediction: n = 8 points,
 # 2.25-2.5x fewer multiplications for 3 to 6 taps (1.75x for 7), float32
-# errors only about twice im2col's.  Training: 10 points, 2.4x for 3 taps and
-# 3x for 5, errors about 4x the 8 points' (mean 3e-6 of the outputs' size),
-# as harmless to stochastic gradients as F(4x4, 3x3)'s; the FCN's epoch on
-# OSULeaf (batch 16) took XXX.
+# errors only about twice im2col's.  Training: 10 points for 4 to 7 taps
+# (3x fewer for 5), errors about 4x the 8 points' (mean 3e-6 of the outputs'
+# size), as harmless to stochastic gradients as F(4x4, 3x3)'s.  The FCN's
+# 128 -> 256-channel layer of 5 taps took 4.2 ms forward on 16 OSULeaf series
+# with 10 points, 4.7 with 8 and 9.6 by im2col (1 thread).
 WINOGRAD_SERIES_TILE = _conv.WINOGRAD_SERIES_TILE
 WINOGRAD_SERIES_TRAINING_TILE = _conv.WINOGRAD_SERIES_TRAINING_TILE
 # For 3 taps, 10 points save little (1.25 multiplications per output against
