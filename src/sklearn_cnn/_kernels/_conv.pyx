@@ -89,7 +89,10 @@ cdef enum:
 WINOGRAD_SERIES_TILE = WINOGRAD1D_POINTS
 WINOGRAD_SERIES_TRAINING_TILE = WINOGRAD1D_TRAINING_POINTS
 
-cdef inline void im2col_chunk(
+# The chunk functions below are plain cdef functions, not inline: each is
+# called from several kernels (and built for float and double, plain and
+# AVX2), and inlined at every call they took the wheel past its 1 MB.
+cdef void im2col_chunk(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, C)
     intp_t n_samples, intp_t height, intp_t width, intp_t channels,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
@@ -139,7 +142,7 @@ cdef inline void im2col_chunk(
                     dst += run
 
 
-cdef inline void col2im_chunk(
+cdef void col2im_chunk(
     const floating* cols,   # IN: (n * out_h * out_w, kernel_h * kernel_w * C)
     intp_t n_samples, intp_t height, intp_t width, intp_t channels,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
@@ -192,7 +195,7 @@ cdef inline void valid_outputs(
         first[0] = stop[0]
 
 
-cdef inline void im2col_taps_major(
+cdef void im2col_taps_major(
     const floating* x,      # IN: first sample of the chunk, (n, H, W, 1)
     intp_t n_samples, intp_t height, intp_t width,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
@@ -236,7 +239,7 @@ cdef inline void im2col_taps_major(
                     dst += out_w
 
 
-cdef inline void col2im_taps_major(
+cdef void col2im_taps_major(
     const floating* cols,   # IN: (kernel_h * kernel_w, n * out_h * out_w)
     intp_t n_samples, intp_t height, intp_t width,
     intp_t kernel_h, intp_t kernel_w, intp_t stride_h, intp_t stride_w,
@@ -264,7 +267,7 @@ cdef inline void col2im_taps_major(
                     src += out_w
 
 
-cdef inline void chunk_forward(
+cdef void chunk_forward(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* weights, const floating* bias, int activation,
     floating* cols,             # scratch: chunk rows * taps (or Winograd's)
@@ -282,7 +285,7 @@ cdef inline void chunk_forward(
     epilogue(y, n_samples * g.out_h * g.out_w, g.out_channels, scale, bias, activation)
 
 
-cdef inline void epilogue(
+cdef void epilogue(
     floating* y, intp_t rows, intp_t width, const floating* scale,
     const floating* bias, int activation,
 ) noexcept nogil:
@@ -303,7 +306,7 @@ cdef inline void epilogue(
             y[i] = activate(y[i], activation)
 
 
-cdef inline void chunk_convolve(
+cdef void chunk_convolve(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* weights,
     floating* cols,             # scratch: chunk rows * taps (or Winograd's)
@@ -336,7 +339,7 @@ cdef inline void chunk_convolve(
                       <int> g.out_channels)
 
 
-cdef inline void taps_major_backward(
+cdef void taps_major_backward(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* weights, const floating* dz, floating* weight_partial,
     floating* cols, bint compute_grad_input, floating* grad_input,
@@ -361,7 +364,7 @@ cdef inline void taps_major_backward(
                       g.dilation_h, g.dilation_w, g.out_h, g.out_w, grad_input)
 
 
-cdef inline void chunk_backward(
+cdef void chunk_backward(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* weights,
     const floating* dz,         # IN: d loss/d pre-activation, (rows, OC)
@@ -435,7 +438,7 @@ cdef inline void chunk_backward(
                  g.dilation_h, g.dilation_w, g.out_h, g.out_w, grad_input)
 
 
-cdef inline void reduce_partials(
+cdef void reduce_partials(
     floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
     intp_t n_chunks, floating* flat_grad, intp_t n_weights, floating[::1] grad_bias,
     int n_threads,
@@ -468,7 +471,7 @@ cdef inline void reduce_partials(
         grad_bias[o] = <floating> total
 
 
-cdef inline void finish_weight_grad(
+cdef void finish_weight_grad(
     ConvGeometry g, floating[:, ::1] weight_partials, double[:, ::1] bias_partials,
     intp_t n_chunks, floating[:, ::1] grad_weights, floating[::1] grad_bias,
     floating[:, ::1] winograd_grad, int n_threads,
@@ -719,15 +722,17 @@ def conv2d_forward(
     cdef intp_t item, start, stop, n, row_start, row_stop, col_start, col_stop
     if n_samples == 0:
         return
+    # The shared series' convolution adds the bias in its output transform
+    # unless a scale comes first (a folded one is in the weights): the
+    # epilogue then applies the activation alone.
+    cdef const floating* transform_bias = &bias[0] if scale == NULL else <floating*> NULL
+    cdef const floating* epilogue_bias = &bias[0] if scale != NULL else <floating*> NULL
     if by_columns and series_points(g.winograd_tile):
         if winograd1d_scratch(g, n_samples).size > cols.shape[0] * cols.shape[1]:
             raise ValueError("cols is too small for these series' Winograd")
         with nogil:
-            # The output transform adds the bias unless a scale comes first
-            # (a folded one is in the weights): then only the activation.
-            winograd1d_shared(g, &x[0, 0, 0, 0], n_samples, transformed,
-                              &bias[0] if scale == NULL else NULL, &cols[0, 0],
-                              &out[0, 0, 0, 0], n_threads)
+            winograd1d_shared(g, &x[0, 0, 0, 0], n_samples, transformed, transform_bias,
+                              &cols[0, 0], &out[0, 0, 0, 0], n_threads)
             n_items = (n_samples * out_w + EPILOGUE_ROWS - 1) // EPILOGUE_ROWS
             if activation == IDENTITY and scale == NULL:
                 n_items = 0
@@ -735,8 +740,7 @@ def conv2d_forward(
                 start = item * EPILOGUE_ROWS
                 stop = min(start + EPILOGUE_ROWS, n_samples * out_w)
                 epilogue(&out[0, 0, 0, 0] + start * out_channels, stop - start,
-                         out_channels, scale, NULL if scale == NULL else &bias[0],
-                         activation)
+                         out_channels, scale, epilogue_bias, activation)
         return
     with nogil:
         for item in prange(n_items, schedule="static", num_threads=n_threads):

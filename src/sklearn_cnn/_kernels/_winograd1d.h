@@ -103,7 +103,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
 /* The input and output tiles' transforms for K pairs of points (see
  * winograd1d_input_tile and winograd1d_output_tile). */
 #define SKLEARN_CNN_DEFINE_WINOGRAD1D_TILES(SUFFIX, TYPE, K)                     \
-    static inline void winograd1d_input_tile##K##_##SUFFIX(                     \
+    SKLEARN_CNN_OUT_OF_LINE void winograd1d_input_tile##K##_##SUFFIX(           \
             const TYPE **d, ptrdiff_t cin, TYPE *restrict v, ptrdiff_t stride,   \
             const Winograd1dPlan *plan) {                                        \
         const TYPE *x[2 * K + 2];                                                \
@@ -139,7 +139,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
         }                                                                        \
     }                                                                            \
                                                                                  \
-    static inline void winograd1d_output_tile##K##_##SUFFIX(                    \
+    SKLEARN_CNN_OUT_OF_LINE void winograd1d_output_tile##K##_##SUFFIX(          \
             const TYPE *restrict mm, ptrdiff_t stride, ptrdiff_t cout,           \
             const TYPE *restrict bias, TYPE **y, const Winograd1dPlan *plan) {   \
         const int m = plan->m;                                                   \
@@ -183,7 +183,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
     /* winograd1d_weights for input channel c, unscaled: the rows of +-p are  \
      * first the sums of even and odd powers of p over the taps (E, O), then \
      * (E +- O) / f(+-p): one pass over each tap. */                            \
-    static inline void winograd1d_weights_channel_##SUFFIX(                     \
+    SKLEARN_CNN_OUT_OF_LINE void winograd1d_weights_channel_##SUFFIX(           \
             const TYPE *restrict w, const Winograd1dPlan *plan, ptrdiff_t cin,   \
             ptrdiff_t cout, TYPE *restrict u, ptrdiff_t u_plane, int reverse,    \
             ptrdiff_t c) {                                                       \
@@ -234,7 +234,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
      * multiplier); w is (r, cin, cout), u's n planes lie u_plane >= cin *     \
      * cout values apart.  With ``reverse`` the taps are taken last to first   \
      * (the input gradient's kernel). */                                        \
-    static inline void winograd1d_weights_##SUFFIX(                             \
+    SKLEARN_CNN_OUT_OF_LINE void winograd1d_weights_##SUFFIX(                   \
             const TYPE *restrict w, const Winograd1dPlan *plan, ptrdiff_t cin,   \
             ptrdiff_t cout, const TYPE *restrict scale, TYPE *restrict u,        \
             ptrdiff_t u_plane, int reverse, ptrdiff_t c0, ptrdiff_t c1) {        \
@@ -253,7 +253,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
                                                                                  \
     /* Tap k of dw = G^T du for every channel pair: du's n planes (cin, cout) \
      * lie u_plane values apart, dw is (r, cin, cout). */                       \
-    static inline void winograd1d_weight_grad_##SUFFIX(                         \
+    SKLEARN_CNN_OUT_OF_LINE void winograd1d_weight_grad_##SUFFIX(               \
             const TYPE *restrict du, const Winograd1dPlan *plan, ptrdiff_t cin,  \
             ptrdiff_t cout, ptrdiff_t u_plane, TYPE *restrict dw, int k) {       \
         const ptrdiff_t plane = cin * cout;                                      \
@@ -298,7 +298,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
     /* dm = A dy: the gradient's way back through the output transform, from  \
      * the m rows dy[0..m-1] of cout values into the n rows                   \
      * dm[xi * stride + c]. */                                                  \
-    static inline void winograd1d_grad_output_tile_##SUFFIX(                    \
+    SKLEARN_CNN_OUT_OF_LINE void winograd1d_grad_output_tile_##SUFFIX(          \
             const TYPE **dy, ptrdiff_t cout, TYPE *restrict dm, ptrdiff_t stride, \
             const Winograd1dPlan *plan) {                                        \
         const int m = plan->m, n = plan->n;                                      \

@@ -239,7 +239,7 @@ cdef inline void winograd1d_chunk(
                       products + xi * k.m_stride, <int> cout)
     for index in range(k.s.n_tiles):
         winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
-                               scratch + k.s.zeros if bias == NULL else bias, y,
+                               bias if bias != NULL else scratch + k.s.zeros, y,
                                scratch + k.s.spare)
 
 
@@ -273,7 +273,7 @@ cdef inline void winograd1d_shared(
                       products + xi * k.m_stride, <int> cout)
     for index in prange(k.s.n_tiles, schedule="static", num_threads=n_threads):
         winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
-                               zeros if bias == NULL else bias, y, scratch + k.s.spare)
+                               bias if bias != NULL else zeros, y, scratch + k.s.spare)
 
 
 cdef inline void winograd1d_weight_grad_chunk(

@@ -86,7 +86,7 @@
                                                                                  \
     /* v = B^T d B: d[6 * i + j] holds the cin channels of tile position       \
      * (i, j), or zeros; v is (36, cin); tmp (36, cin) scratch. */              \
-    static inline void winograd4_input_tile_##SUFFIX(                            \
+    SKLEARN_CNN_OUT_OF_LINE void winograd4_input_tile_##SUFFIX(                  \
             const TYPE *const *d, ptrdiff_t cin, TYPE *restrict v,               \
             TYPE *restrict tmp) {                                                \
         /* Rows: tmp[6 i + l] = (d[i] B)[l]. */                                  \
@@ -105,7 +105,7 @@
                                                                                  \
     /* The 4x4 outputs A^T m A of one tile, m (36, cout), into the rows        \
      * y[4 * i + j]; tmp (24, cout) scratch. */                                 \
-    static inline void winograd4_output_tile_##SUFFIX(                           \
+    SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_##SUFFIX(                 \
             const TYPE *restrict m, ptrdiff_t cout, TYPE *const *y,              \
             TYPE *restrict tmp) {                                                \
         /* Columns: tmp[6 k + l] = (A^T m[., l])[k]. */                          \
@@ -129,7 +129,7 @@
                                                                                  \
     /* dm = A dy A^T: the 6x6 image of a tile's 4x4 output gradient, dy[4 i +  \
      * j] (zeros outside the map); dm (36, cout); tmp (24, cout) scratch. */   \
-    static inline void winograd4_grad_output_tile_##SUFFIX(                      \
+    SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_##SUFFIX(            \
             const TYPE *const *dy, ptrdiff_t cout, TYPE *restrict dm,            \
             TYPE *restrict tmp) {                                                \
         /* Columns: tmp[4 i + j] = (A dy[., j])[i]. */                           \
@@ -150,7 +150,7 @@
      * in the loop became masked loads from NULL, which AMD CPUs serve        \
      * through slow assists (64 -> 64 channels: 58 us without a scale, 16 with \
      * one; same bits: x * s is s * x). */                                     \
-    static inline void winograd4_weights_##SUFFIX(                               \
+    SKLEARN_CNN_OUT_OF_LINE void winograd4_weights_##SUFFIX(                     \
             const TYPE *restrict w, ptrdiff_t cin, ptrdiff_t cout,               \
             const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane) {   \
         const ptrdiff_t plane = cin * cout;                                      \
@@ -194,7 +194,7 @@
                                                                                  \
     /* dw = G^T du G for every channel pair: du's 36 planes (cin, cout) lie    \
      * u_plane values apart, dw is (3, 3, cin, cout). */                        \
-    static inline void winograd4_weight_grad_##SUFFIX(                           \
+    SKLEARN_CNN_OUT_OF_LINE void winograd4_weight_grad_##SUFFIX(                 \
             const TYPE *restrict du, ptrdiff_t cin, ptrdiff_t cout,              \
             ptrdiff_t u_plane, TYPE *restrict dw) {                              \
         const ptrdiff_t plane = cin * cout;                                      \
