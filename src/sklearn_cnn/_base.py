@@ -395,7 +395,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         model fitted without feature names (2-D, or images or series in the
         3-D or 4-D layout that fitted ``image_shape_``, as a 2-D view), else
         None.  It saves ~100 us, half the time of a single-image prediction."""
-        if type(X) is not np.ndarray or X.ndim < 2:
+        if type(X) is not np.ndarray or X.ndim < 2 or X.shape[0] < 1:
             return None
         if X.ndim > 2:
             channels, height, width = self.image_shape_

@@ -95,7 +95,8 @@ WINOGRAD_SERIES_TRAINING_TILE = _conv.WINOGRAD_SERIES_TRAINING_TILE
 WINOGRAD_SERIES_TRAINING_MIN_KERNEL = 4
 WINOGRAD_SERIES_KERNELS = range(3, 8)
 # ... when a chunk of samples holds at least this many tiles: each of the 8
-# GEMMs of a chunk packs a plane of weights, which few rows do not pay for.
+# or 10 GEMMs of a chunk packs a plane of weights, which few rows do not pay
+# for.
 # The FCN on ItalyPowerDemand (24 steps, batch 6: chunks of 2 series, 12
 # tiles) took 0.024 s per epoch by Winograd against 0.019 by im2col (2
 # threads); on random series of 24 steps at batch 16 (24 tiles) 0.055 /
@@ -355,7 +356,7 @@ class ConvLayer(Layer):
         # im2col runs on whole chunks unless Winograd does every convolution
         # of the chunk; then only on one image's row blocks (few samples).
         whole_chunks = not self.winograd_active or (self.needs_input_grad
-                                             and not self.winograd_back)
+                                                    and not self.winograd_back)
         scratch = (chunk_rows if whole_chunks else out_h * out_w) * self.taps
         if self.winograd_active:
             self.winograd_weights = np.empty(
