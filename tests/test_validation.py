@@ -92,6 +92,10 @@ def test_bad_X_in_predict():
         clf.predict(X.reshape(20, 4, 16))
     with pytest.raises(ValueError, match="values as large as"):
         clf.predict(X * 1e100)
+    # No images, in the 2-D, 3-D or 4-D layout: scikit-learn's message.
+    for empty in (X[:0], X[:0].reshape(0, 8, 8), X[:0].reshape(0, 1, 8, 8)):
+        with pytest.raises(ValueError, match="0 sample"):
+            clf.predict(empty)
 
 
 @pytest.mark.parametrize("bad_y, message", [

@@ -51,13 +51,13 @@ def split_image_array(X, spatial_dims=2):
                 "takes series: 2-D (n_samples, length) or 3-D (n_samples, channels, "
                 "length).")
         n, channels, length = X.shape
-        return X.reshape(n, -1), (channels, 1, length)
+        return X.reshape(n, channels * length), (channels, 1, length)
     if ndim == 3:
         n, height, width = X.shape
-        return X.reshape(n, -1), (1, height, width)
+        return X.reshape(n, height * width), (1, height, width)
     if ndim == 4:
         n, channels, height, width = X.shape
-        return X.reshape(n, -1), (channels, height, width)
+        return X.reshape(n, channels * height * width), (channels, height, width)
     if ndim is not None and ndim > 4:
         raise ValueError(
             f"X has {ndim} dimensions; expected 2-D (n_samples, n_features), 3-D "
