@@ -31,8 +31,11 @@ Winograd.  3x3, stride-1, undilated convolutions with enough channels are
 given Winograd weights by the caller (``winograd_weights``): their chunks
 then run ``_winograd.pxd`` instead of im2col + GEMM, forward, input gradient
 and weight gradient (F(2x2, 3x3): 2.25x fewer multiplications; F(4x4, 3x3):
-4x, less precise; the weights' shape says which).  Everything around the
-convolution of a chunk (epilogue, pooling, chunking, reduction) is shared.
+4x, less precise; the weights' shape says which).  Series (maps of height 1)
+with kernels of 3-7 taps likewise run ``_winograd1d.pxd``'s F(n + 1 - r, r)
+on 8 or 10 points (8 or 10 planes), whose output transform also adds the
+bias.  Everything around the convolution of a chunk (epilogue, pooling,
+chunking, reduction) is shared.
 
 Max pooling.  A convolution followed by max pooling runs fused
 (``conv2d_maxpool_*``): the chunk's convolution output lives only in a
@@ -510,8 +513,8 @@ cdef const floating* _scale_pointer(const floating[::1] channel_scale):
 cdef const floating* _winograd_pointer(const floating[:, ::1] transformed):
     """The optional Winograd weights of the forward kernels: given, chunks of
     samples are convolved by Winograd (``winograd_chunk``; F(2x2, 3x3) for
-    16 planes, F(4x4, 3x3) for 36, and ``winograd1d_chunk``'s F(9 - r, r)
-    for series for 8, see ``winograd_tile``) instead of im2col + GEMM.  Only
+    16 planes, F(4x4, 3x3) for 36, and ``winograd1d_chunk``'s F(n + 1 - r, r)
+    for series for 8 or 10, see ``winograd_tile``) instead of im2col + GEMM.  Only
     for stride 1 and no dilation, 3x3 kernels or series' kernels of 3-7
     taps (``check_winograd_geometry``), and the caller's ``cols`` must hold
     ``winograd_scratch_size`` values.  Blocks of one sample (rows or
