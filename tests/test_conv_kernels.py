@@ -377,6 +377,35 @@ def test_series_winograd_needs_enough_tiles(monkeypatch):
     assert long._winograd_weights(True, None, 2) is not None
 
 
+@pytest.mark.parametrize("columns_per_block", [0, 256], ids=["chunks", "one-chunk"])
+@pytest.mark.parametrize("with_scale", [False, True])
+def test_series_winograd_kernel_scale_bias_and_activation(columns_per_block,
+                                                          with_scale, rng):
+    # The kernel's own contract, also where the layers never go: without a
+    # scale the output transform adds the bias; a scale (multiplier before
+    # the bias) keeps the bias in the epilogue.  Chunks of samples, and a few
+    # series as one chunk shared by the threads (blocks of columns asked).
+    from sklearn_cnn._kernels import _conv
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    series = _conv.WINOGRAD_SERIES_TILE
+    x = rng.standard_normal((3, 1, 40, 8))
+    weights = rng.standard_normal((1, 5, 8, 12))
+    bias = rng.standard_normal(12)
+    scale = rng.standard_normal(12) if with_scale else None
+    transformed = np.empty(_conv.winograd_weights_shape(8, 12, series))
+    _conv.winograd_weights(weights, transformed)
+    out = np.empty((3, 1, 40, 12))
+    cols = np.empty((2, _conv.winograd_scratch_size(3, 1, 40, 8, 12, series, 5)))
+    _conv.conv2d_forward(x, weights.reshape(-1, 12), bias, out, cols, 1, 5, 1, 1, 0, 2,
+                         1, 1, 2, ACTIVATION_CODES["relu"], 2, scale, 0,
+                         columns_per_block, transformed)
+    conv = ref.conv2d_forward(x, weights, np.zeros(12), (1, 1), (0, 2), (1, 40),
+                              "identity")
+    expected = np.maximum(conv * (1 if scale is None else scale) + bias, 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
 def test_series_winograd_arrays_are_checked():
     from sklearn_cnn._kernels import _conv
 
