@@ -435,12 +435,15 @@ def test_series_winograd_arrays_are_checked():
                              np.zeros(_conv.winograd_weights_shape(8, 4)))
 
 
-def test_series_winograd_transform_is_exact_on_polynomials():
-    # In float64, F(9 - r, r) reproduces the correlation of integer data to
-    # rounding: a check of B^T, G and A^T themselves, tap by tap.
+@pytest.mark.parametrize("points", [8, 10])
+def test_series_winograd_transform_is_exact_on_polynomials(points):
+    # In float64, F(points + 1 - r, r) reproduces the correlation of integer
+    # data to rounding: a check of B^T, G and A^T themselves, tap by tap.
     from sklearn_cnn._kernels import _conv
 
-    series = _conv.WINOGRAD_SERIES_TILE
+    # The two tiles (transforms) the layers use.
+    assert {_conv.WINOGRAD_SERIES_TILE, _conv.WINOGRAD_SERIES_TRAINING_TILE} == {8, 10}
+    series = points
     for taps in range(3, 8):
         x = np.arange(1.0, 15.0).reshape(1, 1, 14, 1).repeat(8, axis=3)
         weights = np.zeros((1, taps, 8, 1))

@@ -73,7 +73,7 @@ from ._winograd1d cimport (
     WINOGRAD1D_MIN_KERNEL,
     WINOGRAD1D_POINTS,
     WINOGRAD1D_TRAINING_POINTS,
-    series_points,
+    is_series_tile,
     transform_weights_1d,
     weight_grad_from_transformed_1d,
     winograd1d_chunk,
@@ -278,7 +278,7 @@ cdef void chunk_forward(
     const floating* scale,      # IN: (OC,) multiplier before the bias, or NULL
     const floating* transformed,  # IN: Winograd weights, or NULL: im2col
 ) noexcept nogil:
-    if transformed != NULL and series_points(g.winograd_tile) and scale == NULL:
+    if transformed != NULL and is_series_tile(g.winograd_tile) and scale == NULL:
         # The series' output transform adds the bias (a folded scale is in
         # the weights): only the activation is left.
         winograd1d_chunk(g, x, n_samples, transformed, False, bias, cols, y)
@@ -318,7 +318,7 @@ cdef void chunk_convolve(
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
-    if transformed != NULL and series_points(g.winograd_tile):
+    if transformed != NULL and is_series_tile(g.winograd_tile):
         winograd1d_chunk(g, x, n_samples, transformed, False, NULL, cols, y)
     elif transformed != NULL:
         winograd_chunk(g, x, n_samples, g.winograd_tile, transformed, cols, y)
@@ -386,7 +386,7 @@ cdef void chunk_backward(
         taps_major_backward(g, x, n_samples, weights, dz, weight_partial, cols,
                             compute_grad_input, grad_input)
         return
-    if winograd_grad and series_points(g.winograd_tile):
+    if winograd_grad and is_series_tile(g.winograd_tile):
         winograd1d_weight_grad_chunk(g, x, n_samples, dz, weight_partial, bias_grad,
                                      cols)
     elif winograd_grad:
@@ -404,7 +404,7 @@ cdef void chunk_backward(
                       <floating> 0, weight_partial, <int> g.out_channels)
     if not compute_grad_input:
         return
-    if transformed_back != NULL and series_points(g.winograd_tile):
+    if transformed_back != NULL and is_series_tile(g.winograd_tile):
         # The same for series: the kernel turned round, padded by
         # kernel_w - 1 - pad at the start; the weights' planes are (C, OC),
         # read transposed.
@@ -490,7 +490,7 @@ cdef void finish_weight_grad(
     reduce_partials(weight_partials, bias_partials, n_chunks, &winograd_grad[0, 0],
                     winograd_grad.shape[0] * winograd_plane(cin, cout), grad_bias,
                     n_threads)
-    if series_points(g.winograd_tile):
+    if is_series_tile(g.winograd_tile):
         weight_grad_from_transformed_1d(&winograd_grad[0, 0], g.winograd_tile,
                                         <int> g.kernel_w, cin,
                                         cout, winograd_plane(cin, cout),
@@ -537,7 +537,7 @@ cdef int winograd_tile(const floating[:, ::1] transformed,
                    -1 if weight_grad is None else weight_grad.shape[0]):
         if planes == -1:
             continue
-        if planes != 16 and planes != 36 and not series_points(<int> planes):
+        if planes != 16 and planes != 36 and not is_series_tile(<int> planes):
             raise ValueError("Winograd arrays must have 8, 10, 16 or 36 planes")
         other = 2 if planes == 16 else 4 if planes == 36 else <int> planes
         if tile != 0 and other != tile:
@@ -551,7 +551,7 @@ cdef int check_winograd_geometry(ConvGeometry g) except -1:
     (the kernels would read past the maps)."""
     cdef bint plain = (g.stride_h == 1 and g.stride_w == 1 and g.dilation_h == 1
                        and g.dilation_w == 1)
-    if series_points(g.winograd_tile):
+    if is_series_tile(g.winograd_tile):
         if not (plain and g.height == 1 and g.out_h == 1 and g.kernel_h == 1
                 and WINOGRAD1D_MIN_KERNEL <= g.kernel_w <= WINOGRAD1D_MAX_KERNEL):
             raise ValueError("series' Winograd arrays need maps of height 1 and "
@@ -573,7 +573,7 @@ def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
     cdef ConvGeometry g = make_geometry(out_h, out_w, channels, out_h, out_w,
                                         out_channels, 3, kernel_w, 1, 1, 1, 1, 1, 1)
     g.winograd_tile = tile
-    if series_points(tile):
+    if is_series_tile(tile):
         if not WINOGRAD1D_MIN_KERNEL <= kernel_w <= WINOGRAD1D_MAX_KERNEL:
             raise ValueError("series' Winograd takes kernels of 3 to 7 taps")
         return winograd1d_scratch(g, samples).size
@@ -585,7 +585,7 @@ def winograd_scratch_size(int samples, int out_h, int out_w, int channels,
 def winograd_weights_shape(int channels, int out_channels, int tile=2):
     """The shape of ``winograd_weights``' output: 16 (tile 2), 36 (tile 4)
     or, for series, 8 or 10 (their points) padded planes."""
-    if series_points(tile):
+    if is_series_tile(tile):
         return (tile, winograd_plane(channels, out_channels))
     if tile not in (2, 4):
         raise ValueError("tile must be 2, 4 or a series' 8 or 10 points")
@@ -600,7 +600,7 @@ def winograd_weights(
 ):
     """Winograd weights, G g G^T per channel pair (``_winograd.h``,
     ``_winograd4.h``): F(2x2, 3x3) or F(4x4, 3x3) as ``transformed`` has 16
-    or 36 planes; or G g (``_winograd1d.h``), F(n + 1 - r, r) for a series.
+    or 36 planes; or G g (``_winograd1d.h``), F(n + 1 - r, r) for a series'
     kernel of r = 3..7 taps, with 8 or 10 planes (the points), on
     ``n_threads`` threads.
 
@@ -616,20 +616,20 @@ def winograd_weights(
     cdef intp_t cin = weights.shape[2], cout = weights.shape[3]
     # Cheap checks: the C transform reads and writes without bounds.
     cdef int tile = winograd_tile(transformed)
-    if series_points(tile) and not (
+    if is_series_tile(tile) and not (
             weights.shape[0] == 1
             and WINOGRAD1D_MIN_KERNEL <= weights.shape[1] <= WINOGRAD1D_MAX_KERNEL):
         raise ValueError("winograd_weights needs 1 x 3..7 weights for 8 or 10 planes")
-    if not series_points(tile) and (weights.shape[0] != 3 or weights.shape[1] != 3):
+    if not is_series_tile(tile) and (weights.shape[0] != 3 or weights.shape[1] != 3):
         raise ValueError("winograd_weights needs 3x3 weights")
     if transformed.shape[1] != winograd_plane(cin, cout):
         raise ValueError("transformed must have winograd_weights_shape's shape")
     if channel_scale is not None and channel_scale.shape[0] != cout:
         raise ValueError("channel_scale needs one value per output channel")
-    if reverse and not series_points(tile):
+    if reverse and not is_series_tile(tile):
         raise ValueError("reverse is for series' Winograd weights (8 or 10 planes)")
     with nogil:
-        if series_points(tile):
+        if is_series_tile(tile):
             transform_weights_1d(&weights[0, 0, 0, 0], tile, <int> weights.shape[1], cin,
                                  cout, scale, &transformed[0, 0], transformed.shape[1],
                                  reverse, n_threads)
@@ -730,7 +730,7 @@ def conv2d_forward(
     # epilogue then applies the activation alone.
     cdef const floating* transform_bias = &bias[0] if scale == NULL else <floating*> NULL
     cdef const floating* epilogue_bias = &bias[0] if scale != NULL else <floating*> NULL
-    if by_columns and series_points(g.winograd_tile):
+    if by_columns and is_series_tile(g.winograd_tile):
         if winograd1d_scratch(g, n_samples).size > cols.shape[0] * cols.shape[1]:
             raise ValueError("cols is too small for these series' Winograd")
         with nogil:
@@ -836,7 +836,7 @@ def conv2d_backward(
     check_winograd_geometry(g)
     # Series' Winograd weight gradient sums the bias gradient too.
     cdef bint series_grad = (winograd_weight_grad is not None
-                             and series_points(g.winograd_tile))
+                             and is_series_tile(g.winograd_tile))
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0

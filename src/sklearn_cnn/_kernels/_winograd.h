@@ -47,6 +47,24 @@
 #endif
 
 #define SKLEARN_CNN_DEFINE_WINOGRAD(SUFFIX, TYPE)                                \
+    /* Planes [0, planes) of transformed weights u, rows of input channels    \
+     * [c0, c1), times scale[o]: a folded BatchNormalization's multiplier,     \
+     * applied after the transform, by every transform here, in _winograd4.h  \
+     * and in _winograd1d.h.  Inside a transform's loop, a ``scale == NULL ?  \
+     * 1 : scale[o]`` became masked loads from NULL, which AMD CPUs serve      \
+     * through slow assists (F(4x4)'s 64 -> 64 channels: 58 us without a      \
+     * scale, 16 with one); same bits either way, x * s being s * x. */       \
+    static inline void winograd_scale_planes_##SUFFIX(                          \
+            TYPE *restrict u, int planes, ptrdiff_t u_plane, ptrdiff_t c0,       \
+            ptrdiff_t c1, ptrdiff_t cout, const TYPE *restrict scale) {          \
+        for (int k = 0; k < planes; ++k)                                         \
+            for (ptrdiff_t c = c0; c < c1; ++c) {                                \
+                TYPE *restrict row = u + k * u_plane + c * cout;                 \
+                for (ptrdiff_t o = 0; o < cout; ++o)                             \
+                    row[o] *= scale[o];                                          \
+            }                                                                    \
+    }                                                                            \
+                                                                                 \
     /* u = G g G^T for every (in, out) channel pair, times scale[o] unless   \
      * scale is NULL (a folded BatchNormalization's multiplier).  u's 16       \
      * planes lie u_plane >= cin * cout values apart: see winograd_plane. */   \
@@ -80,14 +98,8 @@
                 }                                                                \
             }                                                                    \
         }                                                                        \
-        if (scale == NULL)                                                       \
-            return;                                                              \
-        for (int k = 0; k < 16; ++k)                                             \
-            for (ptrdiff_t c = 0; c < cin; ++c) {                                \
-                TYPE *restrict row = u + k * u_plane + c * cout;                 \
-                for (ptrdiff_t o = 0; o < cout; ++o)                             \
-                    row[o] *= scale[o];                                          \
-            }                                                                    \
+        if (scale != NULL)                                                       \
+            winograd_scale_planes_##SUFFIX(u, 16, u_plane, 0, cin, cout, scale); \
     }                                                                            \
                                                                                  \
     /* v = B^T d B; d[4 * i + j] holds the cin channels of tile position         \

@@ -45,7 +45,7 @@
 typedef struct {
     int n, pairs, r, m;
     double p[SKLEARN_CNN_WINOGRAD1D_MAX_PAIRS];
-    double inv_f[SKLEARN_CNN_WINOGRAD1D_MAX_POINTS - 1]; /* 1 / f, finite points */
+    /* G, row-major (n x r); its first column holds 1 / f(p). */
     double g[SKLEARN_CNN_WINOGRAD1D_MAX_POINTS * SKLEARN_CNN_WINOGRAD1D_MAX_POINTS];
     double even[SKLEARN_CNN_WINOGRAD1D_MAX_PAIRS + 1];   /* R, ascending powers */
     double q[SKLEARN_CNN_WINOGRAD1D_MAX_PAIRS][SKLEARN_CNN_WINOGRAD1D_MAX_PAIRS];
@@ -82,7 +82,6 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
         double f = 1., power = 1.;
         for (int l = 0; l < n - 1; ++l)
             if (l != j) f *= point[j] - point[l];
-        plan->inv_f[j] = 1. / f;
         for (int k = 0; k < r; ++k) {
             plan->g[j * r + k] = power / f;
             power *= point[j];
@@ -209,8 +208,8 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
                 power *= (TYPE)plan->p[j];                                       \
             }                                                                    \
             {                                                                    \
-                const TYPE plus = (TYPE)plan->inv_f[1 + 2 * j];                  \
-                const TYPE minus = (TYPE)plan->inv_f[2 + 2 * j];                 \
+                const TYPE plus = (TYPE)plan->g[(1 + 2 * j) * r];                \
+                const TYPE minus = (TYPE)plan->g[(2 + 2 * j) * r];               \
                 SKLEARN_CNN_IVDEP                                                \
                 for (ptrdiff_t o = 0; o < cout; ++o) {                           \
                     const TYPE e = even[o], d = odd[o];                          \
@@ -220,7 +219,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
             }                                                                    \
         }                                                                        \
         {                                                                        \
-            const TYPE zero = (TYPE)plan->inv_f[0];                              \
+            const TYPE zero = (TYPE)plan->g[0];                                  \
             SKLEARN_CNN_IVDEP                                                    \
             for (ptrdiff_t o = 0; o < cout; ++o) {                               \
                 u0[o] = zero * first[o];                                         \
@@ -241,14 +240,9 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
         for (ptrdiff_t c = c0; c < c1; ++c)                                      \
             winograd1d_weights_channel_##SUFFIX(w, plan, cin, cout, u, u_plane,  \
                                                 reverse, c);                     \
-        /* The scale in a pass of its own: see winograd4_weights. */            \
         if (scale != NULL)                                                       \
-            for (int xi = 0; xi < plan->n; ++xi)                                 \
-                for (ptrdiff_t c = c0; c < c1; ++c) {                            \
-                    TYPE *restrict row = u + xi * u_plane + c * cout;            \
-                    for (ptrdiff_t o = 0; o < cout; ++o)                         \
-                        row[o] *= scale[o];                                      \
-                }                                                                \
+            winograd_scale_planes_##SUFFIX(u, plan->n, u_plane, c0, c1, cout,    \
+                                           scale);                               \
     }                                                                            \
                                                                                  \
     /* Tap k of dw = G^T du for every channel pair: du's n planes (cin, cout) \

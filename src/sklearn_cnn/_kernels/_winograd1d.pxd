@@ -6,7 +6,7 @@
 # (the input gradient with the kernel turned round), the weight gradient
 # winograd1d_weight_grad_chunk.  Called by the conv kernels of _conv.pyx
 # inside their prange loops; BLAS on one thread.  A geometry's
-# ``winograd_tile`` is the number of points (series_points).
+# ``winograd_tile`` is the number of points (is_series_tile).
 
 from cython cimport floating
 from cython.parallel cimport prange
@@ -69,8 +69,8 @@ cdef enum:
     CHANNEL_BLOCK = 16
 
 
-cdef inline bint series_points(int tile) noexcept nogil:
-    """Whether a ``winograd_tile`` is series' (their points, 8 or 10)."""
+cdef inline bint is_series_tile(int tile) noexcept nogil:
+    """Whether a ``winograd_tile`` is a series' (their points, 8 or 10)."""
     return tile == WINOGRAD1D_POINTS or tile == WINOGRAD1D_TRAINING_POINTS
 
 
@@ -108,8 +108,8 @@ cdef inline WinogradScratch winograd1d_scratch(ConvGeometry g,
     s.products = s.positions * winograd1d_point_stride(s.n_tiles, cin)
     s.zeros = s.products + s.positions * winograd1d_point_stride(s.n_tiles, cout)
     s.spare = s.zeros + max(cin, cout)
-    s.tmp = s.spare + n_samples * (m - 1) * cout
-    s.size = s.tmp
+    s.size = s.spare + n_samples * (m - 1) * cout
+    s.tmp = s.size  # no transform tile (F(4x4)'s, in 2-D)
     return s
 
 

@@ -145,11 +145,8 @@
     }                                                                            \
                                                                                  \
     /* u = G g G^T for every (in, out) channel pair, times scale[o] unless   \
-     * scale is NULL; u's 36 planes lie u_plane values apart.  The scale is a \
-     * pass of its own, as in _winograd.h: a ``scale == NULL ? 1 : scale[o]``  \
-     * in the loop became masked loads from NULL, which AMD CPUs serve        \
-     * through slow assists (64 -> 64 channels: 58 us without a scale, 16 with \
-     * one; same bits: x * s is s * x). */                                     \
+     * scale is NULL (winograd_scale_planes); u's 36 planes lie u_plane       \
+     * values apart. */                                                         \
     SKLEARN_CNN_OUT_OF_LINE void winograd4_weights_##SUFFIX(                     \
             const TYPE *restrict w, ptrdiff_t cin, ptrdiff_t cout,               \
             const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane) {   \
@@ -182,14 +179,8 @@
                 }                                                                \
             }                                                                    \
         }                                                                        \
-        if (scale == NULL)                                                       \
-            return;                                                              \
-        for (int k = 0; k < 36; ++k)                                             \
-            for (ptrdiff_t c = 0; c < cin; ++c) {                                \
-                TYPE *restrict row = u + k * u_plane + c * cout;                 \
-                for (ptrdiff_t o = 0; o < cout; ++o)                             \
-                    row[o] *= scale[o];                                          \
-            }                                                                    \
+        if (scale != NULL)                                                       \
+            winograd_scale_planes_##SUFFIX(u, 36, u_plane, 0, cin, cout, scale); \
     }                                                                            \
                                                                                  \
     /* dw = G^T du G for every channel pair: du's 36 planes (cin, cout) lie    \

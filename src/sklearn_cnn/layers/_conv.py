@@ -404,10 +404,12 @@ class ConvLayer(Layer):
 
     def _winograd_weights(self, few, multiplier, n_threads):
         """The Winograd transform of the weights as they are now (times the
-        folded BatchNormalization's multiplier), or None for im2col (an
-        image's blocks of rows, see ROW_BLOCKS; a series' blocks of columns
-        keep Winograd).  About 2-5 us for 32 -> 64 channels, computed at each
-        forward so that it never goes stale when training resumes."""
+        folded BatchNormalization's multiplier), or None for im2col: an
+        image's blocks of rows (see ROW_BLOCKS), and a few series of fewer
+        than WINOGRAD_SERIES_MIN_TILES tiles each (more, and they are one
+        chunk that all threads share).  About 2-5 us for 32 -> 64 channels,
+        computed at each forward so that it never goes stale when training
+        resumes."""
         if not self.winograd_active or (few and not (
                 self.winograd_series
                 and self.series_tiles(1) >= WINOGRAD_SERIES_MIN_TILES)):
