@@ -480,7 +480,8 @@ def test_pooling_before_the_epilogue_gives_the_same_bits(
         dtype, channels, pool, stride, rows_per_block, activation, scale_sign, rng):
     """Prediction's pool_first: bias, a non-negative multiplier and ReLU (or
     identity) after the max-pool instead of before, with the same bits (and
-    not with a negative multiplier)."""
+    not with a negative multiplier).  Prediction's pooling without argmax
+    gives the same bits as training's with it."""
     from sklearn_cnn._kernels import _conv
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
@@ -499,15 +500,20 @@ def test_pooling_before_the_epilogue_gives_the_same_bits(
                _conv.winograd_scratch_size(chunk, height, width, channels, filters))
     results = []
     for pool_first in (False, True):
-        pooled = np.empty((n, pooled_h, pooled_w, filters), dtype)
-        argmax = np.empty(pooled.shape, np.int32)
-        _conv.conv2d_maxpool_forward(
-            x, weights.reshape(-1, filters), bias, pooled, argmax,
-            np.empty((2, size), dtype), np.empty((2, chunk * height * width * filters), dtype),
-            3, 3, 1, 1, 1, 1, 1, 1, height, width, pool, pool, stride, stride,
-            chunk, rows_per_block, ACTIVATION_CODES[activation], 2,
-            None if transformed is not None else scale, transformed, pool_first)
-        results.append(pooled)
+        without_argmax = []
+        for keep_argmax in (True, False):
+            pooled = np.empty((n, pooled_h, pooled_w, filters), dtype)
+            argmax = np.empty(pooled.shape, np.int32) if keep_argmax else None
+            _conv.conv2d_maxpool_forward(
+                x, weights.reshape(-1, filters), bias, pooled, argmax,
+                np.empty((2, size), dtype),
+                np.empty((2, chunk * height * width * filters), dtype),
+                3, 3, 1, 1, 1, 1, 1, 1, height, width, pool, pool, stride, stride,
+                chunk, rows_per_block, ACTIVATION_CODES[activation], 2,
+                None if transformed is not None else scale, transformed, pool_first)
+            without_argmax.append(pooled)
+        np.testing.assert_array_equal(without_argmax[1], without_argmax[0])
+        results.append(without_argmax[0])
     if scale_sign == -1 and transformed is None:
         # A negative multiplier in the epilogue turns the max into a min: why
         # the caller passes pool_first only without one.  (Folded into

@@ -54,6 +54,25 @@ def test_max_pool_matches_reference(shape, pool, stride, n_samples, dtype, rng,
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, pool, stride", CASES, ids=IDS)
+def test_max_pool_in_prediction_keeps_no_argmax(shape, pool, stride, dtype, rng,
+                                                n_threads):
+    """Prediction pools without the winners' positions (only backward reads
+    them), to the same values; NaN wins or loses as in training."""
+    layer = build(MaxPool2D(pool, stride), shape)
+    x = rng.randint(0, 3, (3, *shape)).astype(dtype)
+    x[1].flat[::3] = np.nan
+    layer.allocate(3, dtype, n_threads, training=False, needs_input_grad=False)
+    predicted = layer.forward(x, n_threads).copy()
+    assert layer.argmax is None
+    layer.allocate(3, dtype, n_threads, training=True, needs_input_grad=False)
+    np.testing.assert_array_equal(predicted, layer.forward(x, n_threads))
+    pair, strides = (layer.pool_h, layer.pool_w), (layer.stride_h, layer.stride_w)
+    np.testing.assert_array_equal(predicted[[0, 2]],
+                                  ref.max_pool2d_forward(x[[0, 2]], pair, strides))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pool, stride", CASES, ids=IDS)
 def test_avg_pool_matches_reference(shape, pool, stride, dtype, rng, n_threads):
     layer = build(AvgPool2D(pool, stride), shape)
     x = rng.standard_normal((3, *shape)).astype(dtype)

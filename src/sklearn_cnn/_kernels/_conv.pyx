@@ -866,12 +866,18 @@ def conv2d_backward(
                            grad_bias, winograd_weight_grad, n_threads)
 
 
+cdef inline int32_t* _sample_winners(int32_t* winners, intp_t n,
+                                     intp_t pooled_image) noexcept nogil:
+    """Sample n's argmax map, or NULL when no argmax is kept."""
+    return NULL if winners == NULL else winners + n * pooled_image
+
+
 def conv2d_maxpool_forward(
     const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
     const floating[:, ::1] weights,      # IN: (taps, OC)
     const floating[::1] bias,            # IN: (OC,)
     floating[:, :, :, ::1] pooled,       # OUT: (N, PH, PW, OC)
-    int32_t[:, :, :, ::1] argmax,        # OUT: (N, PH, PW, OC), index oh * OW + ow
+    int32_t[:, :, :, ::1] argmax,        # OUT: (N, PH, PW, OC), index oh * OW + ow; or None
     floating[:, ::1] cols,               # scratch: (n_threads, chunk rows * taps)
     floating[:, ::1] conv_out,           # scratch: (n_threads, chunk rows * OC)
     int kernel_h, int kernel_w, int stride_h, int stride_w,
@@ -890,6 +896,7 @@ def conv2d_maxpool_forward(
     scale or one >= 0, ReLU or identity: float rounding is monotonic too, so
     the max of the images is the image of the max); the caller checks, and
     uses it in prediction only (``argmax`` then indexes the bare maxima).
+    Prediction needs no ``argmax`` at all: None keeps only the maxima.
 
     Work items are chunks of ``samples_per_chunk`` samples, or, when
     ``pooled_rows_per_block`` > 0, blocks of that many pooled rows of one
@@ -918,10 +925,17 @@ def conv2d_maxpool_forward(
     cdef floating* y
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef const floating* transformed = _winograd_pointer(winograd_weights)
+    cdef intp_t pooled_image = pooled_h * pooled_w * g.out_channels
+    cdef int32_t* winners = NULL
     g.winograd_tile = winograd_tile(winograd_weights)
     check_winograd_geometry(g)
     if n_samples == 0:
         return
+    if argmax is not None:
+        if argmax.shape[0] < n_samples or argmax.shape[1] * argmax.shape[2] * \
+                argmax.shape[3] != pooled_image:
+            raise ValueError("argmax does not match the pooled maps")
+        winners = &argmax[0, 0, 0, 0]
     with nogil:
         for item in prange(n_items, schedule="static", num_threads=n_threads):
             y = &conv_out[threadid(), 0]
@@ -948,7 +962,7 @@ def conv2d_maxpool_forward(
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],
-                              &argmax[n, 0, 0, 0])
+                              _sample_winners(winners, n, pooled_image))
                 if pool_first:
                     epilogue(&pooled[n, ph_start, 0, 0], (ph_stop - ph_start) * pooled_w,
                              g.out_channels, scale, &bias[0], activation)
@@ -966,7 +980,7 @@ def conv2d_maxpool_forward(
                     max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
                                   pool_h, pool_w, pool_stride_h, pool_stride_w,
                                   pooled_w, 0, pooled_h, 0, &pooled[n, 0, 0, 0],
-                                  &argmax[n, 0, 0, 0])
+                                  _sample_winners(winners, n, pooled_image))
                 if pool_first:
                     epilogue(&pooled[start, 0, 0, 0], (stop - start) * pooled_h * pooled_w,
                              g.out_channels, scale, &bias[0], activation)

@@ -10,6 +10,9 @@ cdef extern from "_pool_simd.h":
                            int32_t position, intp_t n) noexcept nogil
     void running_max_double(const double* src, double* best, int32_t* where,
                             int32_t position, intp_t n) noexcept nogil
+    void running_max_only_float(const float* src, float* best, intp_t n) noexcept nogil
+    void running_max_only_double(const double* src, double* best,
+                                 intp_t n) noexcept nogil
     void unpool_float(const float* delta, const int32_t* where, int32_t position,
                       float* dst, intp_t n) noexcept nogil
     void unpool_double(const double* delta, const int32_t* where, int32_t position,
@@ -22,12 +25,13 @@ cdef inline void max_pool_rows(
     intp_t pool_h, intp_t pool_w, intp_t stride_h, intp_t stride_w,
     intp_t out_w, intp_t oh_start, intp_t oh_stop, intp_t first_row,
     floating* out,              # OUT: the image's pooled map, (OH, OW, C)
-    int32_t* argmax,            # OUT: same shape, flat input index ih * W + iw
+    int32_t* argmax,            # OUT: same shape, flat input index ih * W + iw; or NULL
 ) noexcept nogil:
     """Pool output rows [oh_start, oh_stop); ties keep the first position.
 
     ``x`` holds the image from input row ``first_row`` on (0: all of it);
-    argmax indices count from the image's first row all the same.
+    argmax indices count from the image's first row all the same.  Without
+    ``argmax`` (prediction) only the maxima are kept: the same values.
 
     The contiguous channel loop is innermost and lives in C
     (``_pool_simd.h``), where gcc vectorises it.
@@ -40,13 +44,25 @@ cdef inline void max_pool_rows(
     for oh in range(oh_start, oh_stop):
         for ow in range(out_w):
             best = out + (oh * out_w + ow) * channels
-            where = argmax + (oh * out_w + ow) * channels
             ih = oh * stride_h
             iw = ow * stride_w
             src = x + ((ih - first_row) * width + iw) * channels
-            position = <int32_t> (ih * width + iw)
             for c in range(channels):
                 best[c] = src[c]
+            if argmax == NULL:
+                for kh in range(pool_h):
+                    for kw in range(pool_w):
+                        if kh == 0 and kw == 0:
+                            continue
+                        src = x + ((ih + kh - first_row) * width + iw + kw) * channels
+                        if floating is float:
+                            running_max_only_float(src, best, channels)
+                        else:
+                            running_max_only_double(src, best, channels)
+                continue
+            where = argmax + (oh * out_w + ow) * channels
+            position = <int32_t> (ih * width + iw)
+            for c in range(channels):
                 where[c] = position
             for kh in range(pool_h):
                 for kw in range(pool_w):

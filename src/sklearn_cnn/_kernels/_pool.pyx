@@ -27,19 +27,30 @@ from ._typedefs cimport intp_t, int32_t
 def max_pool2d_forward(
     const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
     floating[:, :, :, ::1] out,          # OUT: (N, OH, OW, C)
-    int32_t[:, :, :, ::1] argmax,        # OUT: (N, OH, OW, C) flat index ih * W + iw
+    int32_t[:, :, :, ::1] argmax,        # OUT: (N, OH, OW, C) flat index ih * W + iw, or None
     int pool_h, int pool_w, int stride_h, int stride_w, int n_threads,
 ):
+    """Max pooling; without ``argmax`` (None: prediction) only the maxima."""
     cdef intp_t n_samples = x.shape[0], width = x.shape[2], channels = x.shape[3]
     cdef intp_t out_h = out.shape[1], out_w = out.shape[2]
+    cdef intp_t image = out_h * out_w * channels
     cdef intp_t row, n, oh
+    cdef int32_t* winners = NULL
+    if n_samples == 0:
+        return
+    if argmax is not None:
+        if argmax.shape[0] < n_samples or argmax.shape[1] * argmax.shape[2] * \
+                argmax.shape[3] != image:
+            raise ValueError("argmax does not match the pooled maps")
+        winners = &argmax[0, 0, 0, 0]
     with nogil:
         for row in prange(n_samples * out_h, schedule="static", num_threads=n_threads):
             n = row // out_h
             oh = row % out_h
             max_pool_rows(&x[n, 0, 0, 0], width, channels, pool_h, pool_w,
                           stride_h, stride_w, out_w, oh, oh + 1, 0,
-                          &out[n, 0, 0, 0], &argmax[n, 0, 0, 0])
+                          &out[n, 0, 0, 0],
+                          NULL if winners == NULL else winners + n * image)
 
 
 def max_pool2d_backward(

@@ -30,6 +30,21 @@
 SKLEARN_CNN_DEFINE_RUNNING_MAX(running_max_float, float)
 SKLEARN_CNN_DEFINE_RUNNING_MAX(running_max_double, double)
 
+/* The same maximum without the positions, for prediction: the select with
+ * the index doubled the pooling's cost in a single-image prediction. */
+#define SKLEARN_CNN_DEFINE_RUNNING_MAX_ONLY(NAME, TYPE)                         \
+    static inline void NAME(const TYPE *restrict src, TYPE *restrict best,      \
+                            ptrdiff_t n) {                                      \
+        for (ptrdiff_t c = 0; c < n; ++c) {                                     \
+            TYPE value = src[c];                                                \
+            TYPE current = best[c];                                             \
+            best[c] = value > current ? value : current;                        \
+        }                                                                       \
+    }
+
+SKLEARN_CNN_DEFINE_RUNNING_MAX_ONLY(running_max_only_float, float)
+SKLEARN_CNN_DEFINE_RUNNING_MAX_ONLY(running_max_only_double, double)
+
 /* Backward of non-overlapping max pooling, one window position at a time:
  * dst[c] gets delta[c] where this position won channel c, else 0.  Every
  * position of the map is written once, so no zeroing pass and no scatter

@@ -378,7 +378,9 @@ class ConvLayer(Layer):
             scratch = max(scratch, -(-few // n_threads))
         self.cols = np.empty((n_threads, scratch), dtype=dtype)
         if self.pool:
-            self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
+            # Only backward reads the winners' positions: prediction keeps none.
+            self.argmax = (np.empty((batch_size, *self.output_shape), dtype=np.int32)
+                           if training else None)
             self.conv_buffer = np.empty((n_threads, chunk_rows * self.filters), dtype)
         if training:
             n_chunks = chunk_count(batch_size, self.samples_per_chunk)
@@ -438,7 +440,8 @@ class ConvLayer(Layer):
             pool = self.pool
             rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0
             _conv.conv2d_maxpool_forward(
-                x, self.weights_2d, bias, out, self.argmax[:n],
+                x, self.weights_2d, bias, out,
+                self.argmax[:n] if self.training else None,
                 self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,

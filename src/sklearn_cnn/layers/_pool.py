@@ -87,14 +87,16 @@ class PoolLayer(Layer):
 
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)
-        if self.is_max:
-            self.argmax = np.empty((batch_size, *self.output_shape), dtype=np.int32)
+        # Only backward reads the winners' positions: prediction keeps none.
+        self.argmax = (np.empty((batch_size, *self.output_shape), dtype=np.int32)
+                       if self.is_max and training else None)
 
     def forward(self, x, n_threads):
         n = x.shape[0]
         out = self.output[:n]
         if self.is_max:
-            _pool.max_pool2d_forward(x, out, self.argmax[:n], self.pool_h, self.pool_w,
+            argmax = self.argmax[:n] if self.training else None
+            _pool.max_pool2d_forward(x, out, argmax, self.pool_h, self.pool_w,
                                      self.stride_h, self.stride_w, n_threads)
         else:
             _pool.avg_pool2d_forward(x, out, self.pool_h, self.pool_w,
