@@ -406,6 +406,65 @@ def test_series_winograd_kernel_scale_bias_and_activation(columns_per_block,
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("pool", [None, (2, 2), (3, 2)], ids=["conv", "pool", "overlap"])
+@pytest.mark.parametrize("with_scale", [False, True])
+def test_one_image_shared_winograd_matches_chunks_and_threads(tile, pool, with_scale,
+                                                             rng):
+    # Row blocks with 2-D Winograd weights ask for each image convolved by
+    # all threads together (a few images in prediction): the same bits as a
+    # chunk of that one image, whatever the thread count, and the reference.
+    from sklearn_cnn._kernels import _conv
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    n, height, width, channels, filters = 3, 11, 9, 8, 12
+    x = rng.standard_normal((n, height, width, channels))
+    weights = rng.standard_normal((3, 3, channels, filters))
+    bias = rng.standard_normal(filters)
+    scale = rng.uniform(0.5, 2, filters) if with_scale else None
+    transformed = np.empty(_conv.winograd_weights_shape(channels, filters, tile))
+    _conv.winograd_weights(weights, transformed)
+    relu = ACTIVATION_CODES["relu"]
+    conv = ref.conv2d_forward(x, weights, np.zeros(filters), (1, 1), (1, 1),
+                              (height, width), "identity")
+    expected = np.maximum(conv * (1 if scale is None else scale) + bias, 0)
+
+    def run(rows_per_block, n_threads):
+        per_thread = max(
+            _conv.winograd_scratch_size(1, height, width, channels, filters, tile),
+            -(-_conv.winograd_shared_scratch_size(height, width, channels, filters,
+                                                  tile, n_threads) // n_threads))
+        cols = np.full((n_threads, per_thread), np.nan)
+        if pool is None:
+            out = np.empty((n, height, width, filters))
+            _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out, cols,
+                                 3, 3, 1, 1, 1, 1, 1, 1, 1, relu, n_threads, scale,
+                                 rows_per_block, 0, transformed)
+            return out
+        size, stride = pool
+        pooled = np.empty((n, (height - size) // stride + 1, (width - size) // stride + 1,
+                           filters))
+        _conv.conv2d_maxpool_forward(
+            x, weights.reshape(-1, filters), bias, pooled, None, cols,
+            np.empty((n_threads, height * width * filters)),
+            3, 3, 1, 1, 1, 1, 1, 1, height, width, size, size, stride, stride,
+            1, rows_per_block, relu, n_threads, scale, transformed, True)
+        return pooled
+
+    chunks = run(0, 1)
+    if pool is not None:
+        size, stride = pool
+        expected = ref.max_pool2d_forward(expected, (size, size), (stride, stride))
+    np.testing.assert_allclose(chunks, expected, rtol=1e-9, atol=1e-9)
+    for n_threads in (1, 2, 3):
+        np.testing.assert_array_equal(run(2, n_threads), chunks)
+    with pytest.raises(ValueError, match="too small"):
+        cols = np.empty((1, 10))
+        _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, np.empty_like(conv),
+                             cols, 3, 3, 1, 1, 1, 1, 1, 1, 1, relu, 1, None, 2, 0,
+                             transformed)
+
+
 def test_series_winograd_arrays_are_checked():
     from sklearn_cnn._kernels import _conv
 

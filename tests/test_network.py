@@ -165,10 +165,13 @@ def test_dropout_gradient_by_finite_differences(rng):
     (Conv2D(4, 3, dilation=2), MaxPool2D(2), Conv2D(3, 3, 2, dilation=(2, 1)), MaxPool2D(2)),
     (Conv2D(4), Conv2D(6, 3, 2), Conv2D(3, (2, 3), padding="valid", dilation=(2, 1)),
      Conv2D(2, 1, padding="valid")),
-    # >= 8 channels, 3x3, stride 1: Winograd in batches, im2col in the row
-    # blocks of one image.
+    # >= 8 channels, 3x3, stride 1: Winograd in batches, and on all threads
+    # one image at a time for a few (then pooled in blocks of rows).
     (Conv2D(8), Conv2D(9), Conv2D(8, padding="valid"), Conv2D(3, padding=3)),
-], ids=["lenet", "strided-overlapping", "pointwise", "dilated", "unpooled", "winograd"])
+    (Conv2D(8), Conv2D(9, activation="tanh"), MaxPool2D(2), Conv2D(10), MaxPool2D(3, 2),
+     Conv2D(8)),
+], ids=["lenet", "strided-overlapping", "pointwise", "dilated", "unpooled", "winograd",
+        "winograd-pooled"])
 def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):
     """Below ROW_SPLIT_MAX_SAMPLES, convolutions (fused with max-pool or not)
     split images into row blocks and dense layers split their outputs: the

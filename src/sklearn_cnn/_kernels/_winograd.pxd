@@ -111,6 +111,35 @@ cdef inline WinogradScratch winograd_scratch(ConvGeometry g, intp_t n_samples,
     return s
 
 
+cdef inline void winograd_input_tile(
+    ConvGeometry g, const floating* x, intp_t n, intp_t ty, intp_t tx, int tile,
+    floating* v,            # OUT: (positions, C), the transformed tile
+    const floating* zeros,  # IN: (C,) zeros, read where the tile leaves the input
+    floating* tmp,          # scratch: (36, C) for tile 4
+) noexcept nogil:
+    """B^T d B for the input tile of output tile (ty, tx) of sample n."""
+    cdef intp_t side = tile + 2, cin = g.channels
+    cdef const floating* d[36]
+    cdef intp_t i, j, ih, iw
+    for i in range(side):
+        ih = tile * ty + i - g.pad_top
+        for j in range(side):
+            iw = tile * tx + j - g.pad_left
+            if ih >= 0 and ih < g.height and iw >= 0 and iw < g.width:
+                d[side * i + j] = x + ((n * g.height + ih) * g.width + iw) * cin
+            else:
+                d[side * i + j] = zeros
+    if tile == 4:
+        if floating is float:
+            winograd4_input_tile_float(d, cin, v, tmp)
+        else:
+            winograd4_input_tile_double(d, cin, v, tmp)
+    elif floating is float:
+        winograd_input_tile_float(d, cin, v)
+    else:
+        winograd_input_tile_double(d, cin, v)
+
+
 cdef inline void winograd_transform_input(
     ConvGeometry g, const floating* x, intp_t n_samples, int tile,
     floating* v,        # OUT: (tiles, positions, C), the tiles of the output in order
@@ -120,33 +149,15 @@ cdef inline void winograd_transform_input(
     """B^T d B for every input tile of the chunk's output tiles."""
     cdef intp_t tiles_h = (g.out_h + tile - 1) // tile
     cdef intp_t tiles_w = (g.out_w + tile - 1) // tile
-    cdef intp_t side = tile + 2, positions = side * side
-    cdef intp_t cin = g.channels
-    cdef const floating* d[36]
-    cdef intp_t n, ty, tx, i, j, ih, iw, index = 0
+    cdef intp_t positions = winograd_positions(tile), cin = g.channels
+    cdef intp_t n, ty, tx, j, index = 0
     for j in range(cin):
         zeros[j] = 0
     for n in range(n_samples):
         for ty in range(tiles_h):
             for tx in range(tiles_w):
-                for i in range(side):
-                    ih = tile * ty + i - g.pad_top
-                    for j in range(side):
-                        iw = tile * tx + j - g.pad_left
-                        if ih >= 0 and ih < g.height and iw >= 0 and iw < g.width:
-                            d[side * i + j] = x + ((n * g.height + ih) * g.width + iw) * cin
-                        else:
-                            d[side * i + j] = zeros
-                if tile == 4:
-                    if floating is float:
-                        winograd4_input_tile_float(d, cin, v + index * positions * cin, tmp)
-                    else:
-                        winograd4_input_tile_double(d, cin, v + index * positions * cin,
-                                                    tmp)
-                elif floating is float:
-                    winograd_input_tile_float(d, cin, v + index * positions * cin)
-                else:
-                    winograd_input_tile_double(d, cin, v + index * positions * cin)
+                winograd_input_tile(g, x, n, ty, tx, tile, v + index * positions * cin,
+                                    zeros, tmp)
                 index = index + 1
 
 
@@ -219,6 +230,38 @@ cdef inline void winograd_weight_grad_chunk(
                       <int> (positions * cout), <floating> 0, du + xi * plane, <int> cout)
 
 
+cdef inline void winograd_output_tile(
+    ConvGeometry g, const floating* m, floating* y, intp_t n, intp_t ty, intp_t tx,
+    int tile,
+    floating* spare,    # scratch: (tile² - 1, OC), outputs past the map's edge
+    floating* tmp,      # scratch: (36, OC) for tile 4
+) noexcept nogil:
+    """A^T m A for output tile (ty, tx) of sample n: its GEMM outputs ``m``
+    (positions, OC) transformed back into ``y`` (n, out_h, out_w, OC)."""
+    cdef intp_t cout = g.out_channels
+    cdef floating* outs[16]
+    # Written: outside the map, each to its own spare row.
+    output_tile_rows(g, y, n, ty, tx, tile, spare, cout, outs)
+    if tile == 4:
+        if floating is float:
+            winograd4_output_tile_float(m, cout, outs, tmp)
+        else:
+            winograd4_output_tile_double(m, cout, outs, tmp)
+    elif floating is float:
+        winograd_output_tile_float(m, cout, outs[0], outs[1], outs[2], outs[3])
+    else:
+        winograd_output_tile_double(m, cout, outs[0], outs[1], outs[2], outs[3])
+
+
+cdef inline intp_t winograd_shared_scratch(ConvGeometry g, int tile,
+                                           int n_threads) noexcept nogil:
+    """Values of scratch that ``_conv``'s shared convolution of one sample
+    needs: winograd_scratch's for one sample, with spare rows and F(4x4)'s
+    transform tile for each thread, and 16 values to align it to 64 bytes."""
+    cdef WinogradScratch s = winograd_scratch(g, 1, tile)
+    return s.spare + n_threads * (s.size - s.spare) + 16
+
+
 cdef inline void winograd_chunk(
     ConvGeometry g, const floating* x, intp_t n_samples, int tile,
     const floating* transformed,  # IN: from winograd_weights, (positions, plane)
@@ -239,7 +282,6 @@ cdef inline void winograd_chunk(
     cdef floating* zeros = scratch + s.zeros
     cdef floating* spare = scratch + s.spare
     cdef floating* tmp = scratch + s.tmp
-    cdef floating* outs[16]
     cdef intp_t n, ty, tx, xi, index = 0
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
     for xi in range(positions):
@@ -249,21 +291,8 @@ cdef inline void winograd_chunk(
     for n in range(n_samples):
         for ty in range(s.tiles_h):
             for tx in range(s.tiles_w):
-                # Written: outside the map, each to its own spare row.
-                output_tile_rows(g, y, n, ty, tx, tile, spare, cout, outs)
-                if tile == 4:
-                    if floating is float:
-                        winograd4_output_tile_float(m + index * positions * cout, cout,
-                                                    outs, tmp)
-                    else:
-                        winograd4_output_tile_double(m + index * positions * cout, cout,
-                                                     outs, tmp)
-                elif floating is float:
-                    winograd_output_tile_float(m + index * positions * cout, cout,
-                                               outs[0], outs[1], outs[2], outs[3])
-                else:
-                    winograd_output_tile_double(m + index * positions * cout, cout,
-                                                outs[0], outs[1], outs[2], outs[3])
+                winograd_output_tile(g, m + index * positions * cout, y, n, ty, tx, tile,
+                                     spare, tmp)
                 index = index + 1
 
 

@@ -370,11 +370,14 @@ class ConvLayer(Layer):
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, height, width, self.filters, channels, tile,
                 self.kernel_w))
-        if self.winograd_series and self.winograd_active and not training:
-            # A few series convolve as one chunk in all threads' scratch.
-            few = _conv.winograd_scratch_size(
+        if self.winograd_active and not training:
+            # A few series convolve as one chunk in all threads' scratch, a
+            # few images one at a time.
+            few = (_conv.winograd_scratch_size(
                 ROW_SPLIT_MAX_SAMPLES - 1, out_h, out_w, channels, self.filters, tile,
-                self.kernel_w)
+                self.kernel_w) if self.winograd_series else
+                _conv.winograd_shared_scratch_size(out_h, out_w, channels, self.filters,
+                                                   tile, n_threads))
             scratch = max(scratch, -(-few // n_threads))
         self.cols = np.empty((n_threads, scratch), dtype=dtype)
         if self.pool:
@@ -406,15 +409,15 @@ class ConvLayer(Layer):
 
     def _winograd_weights(self, few, multiplier, n_threads):
         """The Winograd transform of the weights as they are now (times the
-        folded BatchNormalization's multiplier), or None for im2col: an
-        image's blocks of rows (see ROW_BLOCKS), and a few series of fewer
-        than WINOGRAD_SERIES_MIN_TILES tiles each (more, and they are one
-        chunk that all threads share).  About 2-5 us for 32 -> 64 channels,
-        computed at each forward so that it never goes stale when training
-        resumes."""
-        if not self.winograd_active or (few and not (
-                self.winograd_series
-                and self.series_tiles(1) >= WINOGRAD_SERIES_MIN_TILES)):
+        folded BatchNormalization's multiplier), or None for im2col: a few
+        series of fewer than WINOGRAD_SERIES_MIN_TILES tiles each (more, and
+        they are one chunk that all threads share; a few images are
+        convolved one at a time by all threads).  About 2-5 us for 32 -> 64
+        channels, computed at each forward so that it never goes stale when
+        training resumes."""
+        if not self.winograd_active or (
+                few and self.winograd_series
+                and self.series_tiles(1) < WINOGRAD_SERIES_MIN_TILES):
             return None
         _conv.winograd_weights(self.weights, self.winograd_weights, multiplier,
                                n_threads=n_threads)
