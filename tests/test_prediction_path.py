@@ -70,6 +70,22 @@ def test_quick_validation_hands_odd_inputs_to_sklearn(bad, fitted):
         np.testing.assert_allclose(clf.predict_proba(converted), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("value, message", [
+    (np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity"), (1e30, "as large as")])
+@pytest.mark.parametrize("where", [0, -1])
+def test_quick_validation_catches_one_bad_value(value, message, where, fitted):
+    # The fast path tests NaN, inf and the magnitude by X.max() and X.min()
+    # alone: a single bad value anywhere, of either sign, must fail it.
+    clf, X, _ = fitted
+    bad = X.copy()
+    bad[where, where] = value
+    with pytest.raises(ValueError, match=message):
+        clf.predict_proba(bad)
+    bad[where, where] = -value
+    with pytest.raises(ValueError, match=message):
+        clf.predict_proba(bad)
+
+
 def test_quick_validation_takes_images_and_series_in_their_layouts(monkeypatch):
     # 3-D and 4-D arrays in the fitted layout take the fast path (as a 2-D
     # view); other layouts and models pickled before the fast path knew them

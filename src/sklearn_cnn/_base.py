@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from functools import lru_cache
 from numbers import Integral, Real
 
 import numpy as np
@@ -418,9 +419,9 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             and X.shape[0] >= 1
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
-            # A finite sum means no NaN or inf, without a mask as large as X;
-            # an overflowing sum just takes the slow path.
-            and bool(np.isfinite(X.sum(dtype=np.float64)))
+            # One test for NaN, inf and the magnitude, without a mask as large
+            # as X: max and min are NaN if any value is, and NaN or inf fail
+            # the comparison (then the full validation raises its error).
             and _largest_magnitude(X) <= _max_abs_input(X.dtype)
         )
 
@@ -944,6 +945,7 @@ def _validate_sample_weight(sample_weight, X):
     return sample_weight
 
 
+@lru_cache(maxsize=8)
 def _max_abs_input(dtype):
     """Largest |X| (or |y|) accepted: products and squares of such values (in
     the layers and in Adam's second moments) stay far from overflow."""
