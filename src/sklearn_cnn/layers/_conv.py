@@ -47,13 +47,18 @@ TARGET_CHUNK_ROWS = 1024
 # chunks, and therefore the results, never depend on the thread count.
 CHUNK_GROUP = 4
 
-# Predicting fewer samples than this, a convolution (fused with max-pool or
-# not) splits each image into ROW_BLOCKS blocks of rows, so that all threads
-# work on one image (latency).  Both numbers are constants: no dependence on
-# threads.  These blocks convolve by im2col, not Winograd: one FM-LeNet image
-# (full predict_proba) took 110 / 90 us on 1 / 2 threads by im2col in 8
-# blocks, 101-108 / 108-112 by Winograd in 2, 4 or 8 blocks, and 122-130 /
-# 99-103 by im2col in 4.
+# Predicting fewer samples than this, all threads work on one image at a
+# time (latency).  A convolution by im2col (fused with max-pool or not)
+# splits the image into ROW_BLOCKS blocks of rows; one by Winograd shares
+# the image between the threads, which split its tiles' transforms and then
+# its GEMMs, one tile position each (_conv.winograd_image_shared), and a
+# fused max-pool then pools in the blocks of rows.  Both numbers are
+# constants: no dependence on threads.  Winograd in blocks of rows made
+# every thread pack all the weights for GEMMs a few tiles tall (one
+# FM-LeNet image, full predict_proba: 101-108 / 108-112 us on 1 / 2 threads,
+# against 110 / 90 by im2col in 8 blocks); shared, its 32 -> 64-channel
+# layer (14x14, pooled) takes 26.8 / 19.2 us against im2col's 36.1 / 25.6,
+# and a 64 -> 64 one at 14x14 45 / 31 against 129 / 77.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
