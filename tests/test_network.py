@@ -191,6 +191,15 @@ def test_few_series_split_along_time_match_batch_paths(dtype, rng, monkeypatch):
     assert_few_sample_paths_match(specs, [9], (1, 37, 2), 5, dtype, rng, 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_images_of_one_row_match_batch_paths(dtype, rng):
+    """Images one row high split into blocks of columns, 3x3 convolutions
+    with enough channels by Winograd in each block: the results must not
+    change."""
+    specs = (Conv2D(8), Conv2D(9), Conv2D(8, (1, 3), padding="valid"))
+    assert_few_sample_paths_match(specs, [5], (1, 600, 2), 3, dtype, rng, 0.1)
+
+
 def assert_few_sample_paths_match(specs, hidden, shape, n_samples, dtype, rng,
                                   bias_scale):
     """Each sample predicted alone (the few-sample paths, on 1-3 threads)
