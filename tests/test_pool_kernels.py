@@ -154,3 +154,17 @@ def test_auto_pool_shrinks_to_fit():
     layer = build(MaxPool2D(2), (1, 3, 4), auto=True)
     assert (layer.pool_h, layer.pool_w) == (1, 2)
     assert layer.output_shape == (1, 1, 4)
+
+
+def test_pool_kernels_check_the_argmax_they_are_given():
+    from sklearn_cnn._kernels import _conv, _pool
+
+    x = np.zeros((2, 4, 4, 3))
+    out = np.empty((2, 2, 2, 3))
+    for argmax in (np.empty((1, 2, 2, 3), np.int32), np.empty((2, 2, 2, 2), np.int32)):
+        with pytest.raises(ValueError, match="argmax does not match"):
+            _pool.max_pool2d_forward(x, out, argmax, 2, 2, 2, 2, 1)
+        with pytest.raises(ValueError, match="argmax does not match"):
+            _conv.conv2d_maxpool_forward(
+                x, np.zeros((27, 3)), np.zeros(3), out, argmax, np.empty((1, 16 * 27)),
+                np.empty((1, 16 * 3)), 3, 3, 1, 1, 1, 1, 1, 1, 4, 4, 2, 2, 2, 2, 1, 0, 0, 1)

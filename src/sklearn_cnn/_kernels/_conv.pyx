@@ -58,7 +58,7 @@ from ._activations cimport (
 )
 from ._blas cimport gemm_rowmajor
 from ._conv_geometry cimport ConvGeometry, make_geometry
-from ._pool cimport max_pool_rows, unpool_image
+from ._pool cimport max_pool_rows, sample_winners, unpool_image, winners_pointer
 from ._typedefs cimport IDENTITY, RELU, intp_t, int32_t
 from ._winograd cimport (
     transform_weights,
@@ -958,12 +958,6 @@ def conv2d_backward(
                            grad_bias, winograd_weight_grad, n_threads)
 
 
-cdef inline int32_t* _sample_winners(int32_t* winners, intp_t n,
-                                     intp_t pooled_image) noexcept nogil:
-    """Sample n's argmax map, or NULL when no argmax is kept."""
-    return NULL if winners == NULL else winners + n * pooled_image
-
-
 def conv2d_maxpool_forward(
     const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
     const floating[:, ::1] weights,      # IN: (taps, OC)
@@ -1021,16 +1015,12 @@ def conv2d_maxpool_forward(
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef const floating* transformed = _winograd_pointer(winograd_weights)
     cdef intp_t pooled_image = pooled_h * pooled_w * g.out_channels
-    cdef int32_t* winners = NULL
+    cdef int32_t* winners
     g.winograd_tile = winograd_tile(winograd_weights)
     check_winograd_geometry(g)
     if n_samples == 0:
         return
-    if argmax is not None:
-        if argmax.shape[0] < n_samples or argmax.shape[1] * argmax.shape[2] * \
-                argmax.shape[3] != pooled_image:
-            raise ValueError("argmax does not match the pooled maps")
-        winners = &argmax[0, 0, 0, 0]
+    winners = winners_pointer(argmax, n_samples, pooled_image)
     if by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
         _check_shared_scratch(g, cols, n_threads)
         if conv_out.shape[0] * conv_out.shape[1] < image:
@@ -1047,7 +1037,7 @@ def conv2d_maxpool_forward(
                     max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                                   pool_stride_h, pool_stride_w, pooled_w, ph_start,
                                   ph_stop, 0, &pooled[n, 0, 0, 0],
-                                  _sample_winners(winners, n, pooled_image))
+                                  sample_winners(winners, n, pooled_image))
                     if pool_first:
                         epilogue(&pooled[n, ph_start, 0, 0],
                                  (ph_stop - ph_start) * pooled_w, g.out_channels, scale,
@@ -1079,7 +1069,7 @@ def conv2d_maxpool_forward(
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],
-                              _sample_winners(winners, n, pooled_image))
+                              sample_winners(winners, n, pooled_image))
                 if pool_first:
                     epilogue(&pooled[n, ph_start, 0, 0], (ph_stop - ph_start) * pooled_w,
                              g.out_channels, scale, &bias[0], activation)
@@ -1097,7 +1087,7 @@ def conv2d_maxpool_forward(
                     max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
                                   pool_h, pool_w, pool_stride_h, pool_stride_w,
                                   pooled_w, 0, pooled_h, 0, &pooled[n, 0, 0, 0],
-                                  _sample_winners(winners, n, pooled_image))
+                                  sample_winners(winners, n, pooled_image))
                 if pool_first:
                     epilogue(&pooled[start, 0, 0, 0], (stop - start) * pooled_h * pooled_w,
                              g.out_channels, scale, &bias[0], activation)

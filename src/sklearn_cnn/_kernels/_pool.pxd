@@ -19,6 +19,24 @@ cdef extern from "_pool_simd.h":
                        double* dst, intp_t n) noexcept nogil
 
 
+cdef inline int32_t* winners_pointer(int32_t[:, :, :, ::1] argmax, intp_t n_samples,
+                                     intp_t image) except? NULL:
+    """The data of ``argmax`` for n_samples (> 0) pooled maps of ``image``
+    values each, checked; NULL for None (prediction keeps no winners)."""
+    if argmax is None:
+        return NULL
+    if argmax.shape[0] < n_samples or \
+            argmax.shape[1] * argmax.shape[2] * argmax.shape[3] != image:
+        raise ValueError("argmax does not match the pooled maps")
+    return &argmax[0, 0, 0, 0]
+
+
+cdef inline int32_t* sample_winners(int32_t* winners, intp_t n,
+                                    intp_t image) noexcept nogil:
+    """Sample n's map in ``winners_pointer``'s data, or NULL without one."""
+    return NULL if winners == NULL else winners + n * image
+
+
 cdef inline void max_pool_rows(
     const floating* x,          # IN: one image, (H, W, C)
     intp_t width, intp_t channels,

@@ -35,22 +35,17 @@ def max_pool2d_forward(
     cdef intp_t out_h = out.shape[1], out_w = out.shape[2]
     cdef intp_t image = out_h * out_w * channels
     cdef intp_t row, n, oh
-    cdef int32_t* winners = NULL
+    cdef int32_t* winners
     if n_samples == 0:
         return
-    if argmax is not None:
-        if argmax.shape[0] < n_samples or argmax.shape[1] * argmax.shape[2] * \
-                argmax.shape[3] != image:
-            raise ValueError("argmax does not match the pooled maps")
-        winners = &argmax[0, 0, 0, 0]
+    winners = winners_pointer(argmax, n_samples, image)
     with nogil:
         for row in prange(n_samples * out_h, schedule="static", num_threads=n_threads):
             n = row // out_h
             oh = row % out_h
             max_pool_rows(&x[n, 0, 0, 0], width, channels, pool_h, pool_w,
                           stride_h, stride_w, out_w, oh, oh + 1, 0,
-                          &out[n, 0, 0, 0],
-                          NULL if winners == NULL else winners + n * image)
+                          &out[n, 0, 0, 0], sample_winners(winners, n, image))
 
 
 def max_pool2d_backward(
