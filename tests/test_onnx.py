@@ -157,6 +157,25 @@ def test_series_winograd_predictions_match_onnx_runtime(n_predicted):
         assert_same_predictions(model, X[:n_predicted].reshape(n_predicted, -1))
 
 
+@pytest.mark.parametrize("n_predicted", [1, 3])
+def test_few_images_winograd_predictions_match_onnx_runtime(n_predicted, digits):
+    # One to three images predict each 3x3 convolution with >= 8 input
+    # channels by Winograd on all threads (winograd_image_shared), a fused
+    # max-pool and a folded BatchNormalization included.
+    X, y = digits
+    layers = (Conv2D(8), Conv2D(12, activation="identity"), BatchNormalization(),
+              Activation(), "maxpool", Conv2D(16), "maxpool")
+    for conv_layers in (layers, resnet2d((8, 16))):
+        model = fitted(CNNClassifier((), conv_layers=conv_layers, max_iter=3,
+                                     random_state=0), X[:300], y[:300])
+        network = model._build_network(model.n_outputs_, model.image_shape_)
+        network.allocate(1, np.float32, 2, training=False)
+        assert any(getattr(layer, "winograd_active", False)
+                   for layer in network.walk())
+        for start in (0, 100, 200):
+            assert_same_predictions(model, X[start:start + n_predicted])
+
+
 @pytest.mark.parametrize("conv_layers", ["auto", resnet2d((4, 8)),
                                          (Conv2D(6, activation="identity"),
                                           BatchNormalization(), Activation(), "maxpool")],
