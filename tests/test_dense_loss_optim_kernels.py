@@ -13,11 +13,12 @@ from _reference import tolerance
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-# The forward kernel's blocks: one row and 33 outputs (two tiles of 32),
-# 70 rows and 33 (one), 300 rows and 70 (two blocks of rows by two tiles).
+# The forward kernel's blocks: one row by GEMV, in tiles of 64 outputs (130:
+# three), 2 rows and 33 outputs (two tiles of 32), 70 rows and 33 (one), 300
+# rows and 70 (two blocks of rows by two tiles).
 @pytest.mark.parametrize("n_samples, n_inputs, n_outputs", [(1, 3, 2), (37, 300, 5),
-                                                              (70, 129, 33), (1, 40, 33),
-                                                              (300, 20, 70)])
+                                                              (70, 129, 33), (1, 40, 130),
+                                                              (2, 40, 33), (300, 20, 70)])
 @pytest.mark.parametrize("activation", list(ACTIVATION_CODES))
 def test_dense_matches_reference(n_samples, n_inputs, n_outputs, activation, dtype, rng,
                                  n_threads):

@@ -1,4 +1,4 @@
-# Row-major GEMM on top of scipy's Fortran (column-major) BLAS.
+# Row-major GEMM and GEMV on top of scipy's Fortran (column-major) BLAS.
 #
 # C[m, n] = alpha * op(A) @ op(B) + beta * C, all matrices row-major with the
 # given leading dimensions.  A row-major matrix is the transpose of the same
@@ -9,7 +9,7 @@
 # Called from inside prange: the caller must hold BLAS to one thread.
 
 from cython cimport floating
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 
 cdef inline void gemm_rowmajor(
@@ -26,3 +26,21 @@ cdef inline void gemm_rowmajor(
     else:
         dgemm(&trans_b, &trans_a, &n, &m, &k, &alpha, <double*> b, &ldb,
               <double*> a, &lda, &beta, c, &ldc)
+
+
+cdef inline void vector_times_rowmajor(
+    int k, int n, const floating* x, const floating* b, int ldb, floating* y,
+) noexcept nogil:
+    """y[n] = x[k] @ B[k, n] for row-major B: a GEMV on B read column-major
+    (B^T, n x k)."""
+    cdef char no_trans = c'N'
+    cdef int one = 1
+    cdef floating alpha = 1, beta = 0
+    if n <= 0:
+        return
+    if floating is float:
+        sgemv(&no_trans, &n, &k, &alpha, <float*> b, &ldb, <float*> x, &one, &beta, y,
+              &one)
+    else:
+        dgemv(&no_trans, &n, &k, &alpha, <double*> b, &ldb, <double*> x, &one, &beta,
+              y, &one)
