@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_info
 
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D, _network_pool
 from sklearn_cnn._threads import single_threaded_blas
+from sklearn_cnn.architectures import resnet2d
 
 
 @pytest.fixture
@@ -185,8 +186,11 @@ def test_predicting_in_another_dtype_sees_partial_fit_updates(with_batchnorm, rn
     # Small maps: at most 256 per batch; huge ones: at least 16.
     ((6, 6), (Conv2D(4),), np.float32, 256),
     ((128, 128), (Conv2D(64),), np.float32, 16),
+    # Many maps: resnet2d's outputs, 600 KB per image in all, fill 12 MiB at
+    # 20 images (its largest map alone would allow 41).
+    ((28, 28), resnet2d((16, 32, 64)), np.float32, 20),
 ])
-def test_predict_batches_fit_the_largest_feature_map(image_shape, conv_layers, dtype,
+def test_predict_batches_fit_the_feature_maps(image_shape, conv_layers, dtype,
                                                      expected, rng):
     from sklearn_cnn._base import _predict_batch_size
 

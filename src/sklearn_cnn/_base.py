@@ -60,14 +60,25 @@ _PREDICT_BATCH_SIZE = 256
 # in batches of 32 and 1.60 / 0.83 s in batches of 256; FM-LeNet (25 KB)
 # 0.40 / 0.22 s in batches of 64 to 256, 0.43 / 0.25 s in batches of 32.
 _PREDICT_BATCH_BYTES = 2 * 2**20
+# ... and fewer where a batch of all the layers' outputs (containers
+# included: a residual block keeps its input for the shortcut and its
+# branches' outputs) would exceed this many bytes.  The 5k first
+# Fashion-MNIST test images (1 / 2 threads): resnet2d((16, 32, 64)), 600 KB
+# of outputs per image, took 0.563 / 0.336 s in batches of 41 (the largest
+# map alone) and 0.514 / 0.281 in batches of 20; FM-LeNet (37 KB) and vgg()
+# (478 KB, largest map 98 KB) are left at their batches of 83 and 20, the
+# fastest measured (0.149 / 0.082 s, 0.509 / 0.282 s).
+_PREDICT_FORWARD_BYTES = 12 * 2**20
 _MIN_PREDICT_BATCH_SIZE = 16
 
 
 def _predict_batch_size(network, dtype):
     """Samples per forward pass in predict, from the network's shapes only
     (never the thread count: predictions stay bitwise the same)."""
-    largest = max(math.prod(layer.output_shape) for layer in network.walk())
-    fitting = _PREDICT_BATCH_BYTES // (largest * np.dtype(dtype).itemsize)
+    itemsize = np.dtype(dtype).itemsize
+    sizes = [math.prod(layer.output_shape) for layer in network.walk()]
+    fitting = min(_PREDICT_BATCH_BYTES // (max(sizes) * itemsize),
+                  _PREDICT_FORWARD_BYTES // (sum(sizes) * itemsize))
     return int(min(_PREDICT_BATCH_SIZE, max(_MIN_PREDICT_BATCH_SIZE, fitting)))
 
 
