@@ -407,17 +407,22 @@ def test_series_winograd_kernel_scale_bias_and_activation(columns_per_block,
 
 
 @pytest.mark.parametrize("tile", [2, 4])
-@pytest.mark.parametrize("pool", [None, (2, 2), (3, 2)], ids=["conv", "pool", "overlap"])
+@pytest.mark.parametrize("height, width, pad, pool", [
+    (11, 9, 1, None), (11, 9, 1, (2, 2)), (11, 9, 1, (3, 2)),
+    (6, 5, 0, None), (6, 5, 0, (2, 2)), (3, 3, 0, None)],
+    ids=["conv", "pool", "overlap", "valid", "valid-pool", "one-output"])
 @pytest.mark.parametrize("with_scale", [False, True])
-def test_one_image_shared_winograd_matches_chunks_and_threads(tile, pool, with_scale,
-                                                             rng):
+def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, width, pad,
+                                                             pool, with_scale, rng):
     # Row blocks with 2-D Winograd weights ask for each image convolved by
     # all threads together (a few images in prediction): the same bits as a
-    # chunk of that one image, whatever the thread count, and the reference.
+    # chunk of that one image, whatever the thread count, and the reference;
+    # partial tiles and maps smaller than one tile included.
     from sklearn_cnn._kernels import _conv
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
-    n, height, width, channels, filters = 3, 11, 9, 8, 12
+    n, channels, filters = 3, 8, 12
+    out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
     x = rng.standard_normal((n, height, width, channels))
     weights = rng.standard_normal((3, 3, channels, filters))
     bias = rng.standard_normal(filters)
@@ -425,29 +430,29 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, pool, with_s
     transformed = np.empty(_conv.winograd_weights_shape(channels, filters, tile))
     _conv.winograd_weights(weights, transformed)
     relu = ACTIVATION_CODES["relu"]
-    conv = ref.conv2d_forward(x, weights, np.zeros(filters), (1, 1), (1, 1),
-                              (height, width), "identity")
+    conv = ref.conv2d_forward(x, weights, np.zeros(filters), (1, 1), (pad, pad),
+                              (out_h, out_w), "identity")
     expected = np.maximum(conv * (1 if scale is None else scale) + bias, 0)
 
     def run(rows_per_block, n_threads):
         per_thread = max(
-            _conv.winograd_scratch_size(1, height, width, channels, filters, tile),
-            -(-_conv.winograd_shared_scratch_size(height, width, channels, filters,
+            _conv.winograd_scratch_size(1, out_h, out_w, channels, filters, tile),
+            -(-_conv.winograd_shared_scratch_size(out_h, out_w, channels, filters,
                                                   tile, n_threads) // n_threads))
         cols = np.full((n_threads, per_thread), np.nan)
         if pool is None:
-            out = np.empty((n, height, width, filters))
+            out = np.empty((n, out_h, out_w, filters))
             _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out, cols,
-                                 3, 3, 1, 1, 1, 1, 1, 1, 1, relu, n_threads, scale,
+                                 3, 3, 1, 1, pad, pad, 1, 1, 1, relu, n_threads, scale,
                                  rows_per_block, 0, transformed)
             return out
         size, stride = pool
-        pooled = np.empty((n, (height - size) // stride + 1, (width - size) // stride + 1,
+        pooled = np.empty((n, (out_h - size) // stride + 1, (out_w - size) // stride + 1,
                            filters))
         _conv.conv2d_maxpool_forward(
             x, weights.reshape(-1, filters), bias, pooled, None, cols,
-            np.empty((n_threads, height * width * filters)),
-            3, 3, 1, 1, 1, 1, 1, 1, height, width, size, size, stride, stride,
+            np.empty((n_threads, out_h * out_w * filters)),
+            3, 3, 1, 1, pad, pad, 1, 1, out_h, out_w, size, size, stride, stride,
             1, rows_per_block, relu, n_threads, scale, transformed, True)
         return pooled
 
@@ -461,7 +466,7 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, pool, with_s
     with pytest.raises(ValueError, match="too small"):
         cols = np.empty((1, 10))
         _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, np.empty_like(conv),
-                             cols, 3, 3, 1, 1, 1, 1, 1, 1, 1, relu, 1, None, 2, 0,
+                             cols, 3, 3, 1, 1, pad, pad, 1, 1, 1, relu, 1, None, 2, 0,
                              transformed)
 
 
