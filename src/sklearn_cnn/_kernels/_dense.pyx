@@ -44,10 +44,11 @@ def dense_forward(
     work when there are few rows (``FEW_COLUMNS`` wide, each thread reads
     only its share of the weights).  One row (one image) is a GEMV per tile
     of ``ONE_ROW_COLUMNS``: GEMM would pack the tile's weights first, and
-    FM-LeNet's 3136 -> 128 layer took 28.1 us that way (tiles of 32) against
-    22.4 (1 thread, weights in cache; 49.9 against 36.1 from L3).  Block
-    sizes depend on the shape only, and every output is one dot product
-    over all features: the same result for any thread count.
+    FM-LeNet's 3136 -> 128 layer took 27.0-27.8 us that way (tiles of 32)
+    against 24.4-25.5 (1 thread, weights in cache; 35.7-36.2 against
+    30.8-34.1 from L3).  Block sizes depend on the shape only, and every
+    output is one dot product over all features: the same result for any
+    thread count.
     """
     cdef intp_t n_samples = x.shape[0], n_features = x.shape[1]
     cdef intp_t n_outputs = weights.shape[1]
