@@ -136,6 +136,32 @@ class CpuMonitor:
                 f"during the run{verdict}")
 
 
+def cross_core_check():
+    """How much more a tiny OpenMP region costs on 2 threads than on 1.
+
+    This host has periods of minutes in which work shared by its two cores
+    runs slowly, ours and ONNX Runtime's alike: FM-LeNet's 10k predictions
+    take 0.305 s on 2 threads instead of 0.167. Each core alone runs at full
+    speed then (two GEMM loops at once each ran at 0.89-0.94x of one alone),
+    so CpuMonitor cannot see it. A region of our kernels on 4096 values
+    costs 0.1-0.35 us more on 2 threads than on 1 in good periods, and
+    0.8-0.9 us more in the slow ones.
+    """
+    import timeit
+
+    from sklearn_cnn._kernels import _activations
+
+    a = np.ones(4096, dtype=np.float32)
+    out = np.empty_like(a)
+    cost = {n_threads: min(timeit.repeat(
+        lambda: _activations.add_and_activate(a, a, out, 1, n_threads),
+        number=5000, repeat=5)) / 5000 * 1e6 for n_threads in (1, 2)}
+    extra = cost[2] - cost[1]
+    verdict = " (2-thread timings are suspect)" if extra > 0.55 else ""
+    return (f"cross-core check: a tiny parallel region costs {extra:.2f} us more on "
+            f"2 threads than on 1{verdict}")
+
+
 def _own_cpu_seconds():
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 from _common import (
     CpuMonitor,
+    cross_core_check,
     report_alternated,
     threads,
     timed,
@@ -75,6 +76,7 @@ def main():
             if lib["user_api"] == "blas"]
     print(f"BLAS: {blas}")
     torch = torch_or_none()
+    print(cross_core_check(), flush=True)
     monitor = CpuMonitor()
     for n_threads in [int(t) for t in args.threads.split(",")]:
         with threads(n_threads):
@@ -112,6 +114,7 @@ def main():
             print(line)
             batchnorm_layer_timing(torch, n_threads)
     print(monitor.report())
+    print(cross_core_check())
 
 
 def batchnorm_layer_timing(torch, n_threads, repeats=50):

@@ -26,7 +26,13 @@ import time
 import warnings
 
 import numpy as np
-from _common import CpuMonitor, load_fashion_mnist_or_exit, ours_fm_lenet, threads
+from _common import (
+    CpuMonitor,
+    cross_core_check,
+    load_fashion_mnist_or_exit,
+    ours_fm_lenet,
+    threads,
+)
 from threadpoolctl import threadpool_info
 
 import sklearn_cnn.onnx  # noqa: F401 - registers the converters
@@ -96,6 +102,7 @@ def main():
     blas = [(lib["internal_api"], lib.get("architecture")) for lib in threadpool_info()
             if lib["user_api"] == "blas"]
     print(f"ours / ONNX Runtime; BLAS {blas}", flush=True)
+    print(cross_core_check(), flush=True)
     monitor = CpuMonitor()
     for name, model, X in models(args.n_train):
         for n_threads in [int(t) for t in args.threads.split(",")]:
@@ -133,6 +140,7 @@ def main():
                       f"onnxruntime {1e6 * s_ort:.0f} us, ratio {s_ours / s_ort:.2f}",
                       flush=True)
     print(monitor.report())
+    print(cross_core_check())
 
 
 if __name__ == "__main__":
