@@ -1025,9 +1025,9 @@ def conv2d_maxpool_forward(
         _check_shared_scratch(g, cols, n_threads)
         if conv_out.shape[0] * conv_out.shape[1] < image:
             raise ValueError("conv_out is too small for one image")
+        y = &conv_out[0, 0]
         with nogil:
             for n in range(n_samples):
-                y = &conv_out[0, 0]
                 winograd_image_shared(g, &x[n, 0, 0, 0], transformed, scale,
                                       NULL if pool_first else &bias[0], activation,
                                       &cols[0, 0], y, n_threads)
