@@ -15,8 +15,11 @@ chunk makes the GEMM as fat as we like, and the output lands directly in
 NHWC order with no transpose.  Along a row of the input the taps of one
 kernel row are contiguous (kw, c), so im2col and col2im copy whole runs.
 
-Parallelism.  ``prange`` runs over chunks of ``samples_per_chunk`` samples;
-each thread has its own im2col buffer (row ``threadid()`` of ``cols``).  BLAS
+Parallelism.  ``prange`` runs over chunks of ``samples_per_chunk`` samples,
+dealt out one at a time in turn (``chunksize=1``): the last chunk of a batch
+is often shorter, and a batch of 5 series in chunks of 2, 2 and 1 gave one
+of 2 threads 4 series in contiguous blocks, 3 dealt in turn; each thread
+has its own im2col buffer (row ``threadid()`` of ``cols``).  BLAS
 is called single-threaded inside (the caller limits it).  The chunk size is
 chosen by the caller from the layer's shape only, never from the thread
 count, and the weight and bias gradients are summed per chunk and then
@@ -838,7 +841,8 @@ def conv2d_forward(
                                       n_threads)
         return
     with nogil:
-        for item in prange(n_items, schedule="static", num_threads=n_threads):
+        for item in prange(n_items, schedule="static", chunksize=1,
+                           num_threads=n_threads):
             if by_rows:
                 n = item // n_blocks
                 row_start = (item % n_blocks) * rows_per_block
@@ -934,7 +938,8 @@ def conv2d_backward(
         grad_bias[:] = 0
         return
     with nogil:
-        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
+        for chunk in prange(n_chunks, schedule="static", chunksize=1,
+                            num_threads=n_threads):
             start = chunk * samples_per_chunk
             stop = min(start + samples_per_chunk, n_samples)
             rows = (stop - start) * pixels
@@ -1044,7 +1049,8 @@ def conv2d_maxpool_forward(
                                  &bias[0], activation)
         return
     with nogil:
-        for item in prange(n_items, schedule="static", num_threads=n_threads):
+        for item in prange(n_items, schedule="static", chunksize=1,
+                           num_threads=n_threads):
             y = &conv_out[threadid(), 0]
             if by_rows:
                 n = item // n_blocks
@@ -1141,7 +1147,8 @@ def conv2d_maxpool_backward(
         grad_bias[:] = 0
         return
     with nogil:
-        for chunk in prange(n_chunks, schedule="static", num_threads=n_threads):
+        for chunk in prange(n_chunks, schedule="static", chunksize=1,
+                            num_threads=n_threads):
             start = chunk * samples_per_chunk
             stop = min(start + samples_per_chunk, n_samples)
             dz = &conv_grad[threadid(), 0]
