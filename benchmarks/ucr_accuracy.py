@@ -3,12 +3,15 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/ucr_accuracy.py
 
 ``architectures.fcn()`` (Wang et al. 2017), trained as the paper and the
-review by Ismail Fawaz et al. (2019) train it: Adam at 1e-3, batch 16 (or
-a tenth of the training set when smaller), the learning rate halved after
-50 epochs without improvement of the training loss (down to 1e-4:
+review by Ismail Fawaz et al. (2019) train it: 2000 epochs (the review's
+code trains the FCN for 2000, its ResNet for 1500), Adam at 1e-3, batch 16
+(or a tenth of the training set when smaller), the learning rate halved
+after 50 epochs without improvement of the training loss (down to 1e-4:
 ``ReduceOnPlateau(0.5, 50, 1e-4)``), no early stopping, on the default
 train/test split of each dataset (the ``.ts`` files that aeon 1.6.0
-ships).  Prints the test accuracy and the training time of each seed, and
+ships).  Two differences remain: the review evaluates the weights of the
+epoch with the lowest training loss (a checkpoint), we evaluate the last
+ones; and our default ``alpha`` adds a small L2 penalty (1e-4).  Prints the test accuracy and the training time of each seed, and
 the mean over seeds.
 """
 
@@ -36,7 +39,7 @@ def fcn_classifier(n_train, epochs, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="GunPoint,ItalyPowerDemand")
-    parser.add_argument("--epochs", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
