@@ -11,8 +11,9 @@ after 50 epochs without improvement of the training loss (down to 1e-4:
 train/test split of each dataset (the ``.ts`` files that aeon 1.6.0
 ships).  Two differences remain: the review evaluates the weights of the
 epoch with the lowest training loss (a checkpoint), we evaluate the last
-ones; and our default ``alpha`` adds a small L2 penalty (1e-4).  Prints the test accuracy and the training time of each seed, and
-the mean over seeds.
+ones; and our default ``alpha`` adds a small L2 penalty (1e-4).  Prints
+the test accuracy and the training time of each seed, and the mean over
+seeds.
 """
 
 import argparse

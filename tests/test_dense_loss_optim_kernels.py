@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_cnn._kernels import _activations, _loss, _optim
+from sklearn_cnn._kernels import _activations, _dense, _loss, _optim
 from sklearn_cnn.layers import Dense
 from sklearn_cnn.layers._base import ACTIVATION_CODES
 
@@ -13,11 +13,13 @@ from _reference import tolerance
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-# The forward kernel's blocks: one row by GEMV, in tiles of 64 outputs (130:
-# three), 2 rows and 33 outputs (two tiles of 32), 70 rows and 33 (one), 300
-# rows and 70 (two blocks of rows by two tiles).
+# The forward kernel's blocks: one row by GEMV, in parts of at most 2048
+# features by tiles of 128 outputs (130 outputs: two tiles; 4100 features:
+# three parts), 2 rows and 33 outputs (two tiles of 32), 70 rows and 33
+# (one), 300 rows and 70 (two blocks of rows by two tiles).
 @pytest.mark.parametrize("n_samples, n_inputs, n_outputs", [(1, 3, 2), (37, 300, 5),
                                                               (70, 129, 33), (1, 40, 130),
+                                                              (1, 4100, 130),
                                                               (2, 40, 33), (300, 20, 70)])
 @pytest.mark.parametrize("activation", list(ACTIVATION_CODES))
 def test_dense_matches_reference(n_samples, n_inputs, n_outputs, activation, dtype, rng,
@@ -37,6 +39,35 @@ def test_dense_matches_reference(n_samples, n_inputs, n_outputs, activation, dty
     np.testing.assert_allclose(grad_input, exp_gx, **tolerance(dtype))
     np.testing.assert_allclose(layer.grad_weights, exp_gw, **tolerance(dtype))
     np.testing.assert_allclose(layer.grad_bias, exp_gb, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_row_forward_is_the_same_at_any_thread_count(dtype, rng):
+    """One row's parts of features and tiles of outputs come from the shape,
+    and their sums are added in part order: bitwise the same at 1-3 threads."""
+    n_inputs, n_outputs = 4100, 130
+    weights = rng.standard_normal((n_inputs, n_outputs)).astype(dtype) / 50
+    bias = rng.standard_normal(n_outputs).astype(dtype)
+    x = rng.standard_normal((1, n_inputs)).astype(dtype)
+    partials = np.empty((_dense.one_row_parts(n_inputs), n_outputs), dtype)
+    assert partials.shape[0] == 3
+    results = []
+    for n_threads in (1, 2, 3):
+        out = np.empty((1, n_outputs), dtype)
+        _dense.dense_forward(x, weights, bias, out, partials, ACTIVATION_CODES["relu"],
+                             n_threads)
+        results.append(out)
+    assert all(np.array_equal(results[0], other) for other in results[1:])
+    np.testing.assert_allclose(results[0], ref.dense_forward(x, weights, bias, "relu"),
+                               **tolerance(dtype))
+
+
+def test_one_row_forward_refuses_too_small_partials(rng):
+    weights = np.ones((4100, 3))
+    out = np.empty((1, 3))
+    with pytest.raises(ValueError, match=r"partials must hold \(3, 3\) values"):
+        _dense.dense_forward(np.ones((1, 4100)), weights, np.zeros(3), out,
+                             np.empty((2, 3)), ACTIVATION_CODES["identity"], 1)
 
 
 @pytest.mark.parametrize("shape", [(6,), (3, 2, 2)], ids=["flat", "feature-map"])

@@ -25,7 +25,15 @@ cdef enum:
     FORWARD_COLUMNS = 64
     FEW_ROWS = 32
     FEW_COLUMNS = 32
-    ONE_ROW_COLUMNS = 64
+    # One row (see one_row_forward).
+    ONE_ROW_COLUMNS = 128
+    ONE_ROW_FEATURES = 2048
+
+
+def one_row_parts(intp_t n_features):
+    """Parts of the features that one row's GEMV is split into: the first
+    dimension of dense_forward's ``partials``."""
+    return max(1, (n_features + ONE_ROW_FEATURES - 1) // ONE_ROW_FEATURES)
 
 
 def dense_forward(
@@ -33,31 +41,36 @@ def dense_forward(
     const floating[:, ::1] weights,      # IN: (F, O)
     const floating[::1] bias,            # IN: (O,)
     floating[:, ::1] out,                # OUT: (N, O), activated
+    floating[:, ::1] partials,           # scratch: (one_row_parts(F), O)
     int activation, int n_threads,
 ):
     """out = activation(x @ weights + bias), over a grid of blocks of
-    ``FORWARD_ROWS`` rows by a tile of outputs.
+    ``FORWARD_ROWS`` rows by a tile of outputs; one row by one_row_forward.
 
     Each GEMM call packs its share of the weights (F x tile) again, so the
     blocks of rows are tall: at 32 rows the packing made a 3136 -> 128 layer
     run at about half the GEMM peak.  The tiles of outputs give the threads
     work when there are few rows (``FEW_COLUMNS`` wide, each thread reads
-    only its share of the weights).  One row (one image) is a GEMV per tile
-    of ``ONE_ROW_COLUMNS``: GEMM would pack the tile's weights first, and
-    FM-LeNet's 3136 -> 128 layer took 27.0-27.8 us that way (tiles of 32)
-    against 24.4-25.5 (1 thread, weights in cache; 35.7-36.2 against
-    30.8-34.1 from L3).  Block sizes depend on the shape only, and every
-    output is one dot product over all features: the same result for any
-    thread count.
+    only its share of the weights).  Block sizes depend on the shape only,
+    and every output is one dot product over all features: the same result
+    for any thread count.
     """
     cdef intp_t n_samples = x.shape[0], n_features = x.shape[1]
     cdef intp_t n_outputs = weights.shape[1]
-    cdef intp_t tile_width = (ONE_ROW_COLUMNS if n_samples == 1 else FEW_COLUMNS
-                              if n_samples <= FEW_ROWS else FORWARD_COLUMNS)
+    cdef intp_t tile_width = FEW_COLUMNS if n_samples <= FEW_ROWS else FORWARD_COLUMNS
     cdef intp_t n_chunks = (n_samples + FORWARD_ROWS - 1) // FORWARD_ROWS
     cdef intp_t n_tiles = (n_outputs + tile_width - 1) // tile_width
     cdef intp_t item, start, rows, column, width, i
     if n_samples == 0:
+        return
+    if n_samples == 1:
+        if (partials.shape[0] < one_row_parts(n_features)
+                or partials.shape[1] < n_outputs):
+            raise ValueError(
+                f"partials must hold ({one_row_parts(n_features)}, {n_outputs}) "
+                f"values, got ({partials.shape[0]}, {partials.shape[1]})")
+        with nogil:
+            one_row_forward(x, weights, bias, out, partials, activation, n_threads)
         return
     with nogil:
         for item in prange(n_chunks * n_tiles, schedule="static",
@@ -66,18 +79,55 @@ def dense_forward(
             rows = min(FORWARD_ROWS, n_samples - start)
             column = (item % n_tiles) * tile_width
             width = min(tile_width, n_outputs - column)
-            if n_samples == 1:
-                vector_times_rowmajor(<int> n_features, <int> width, &x[start, 0],
-                                      &weights[0, column], <int> n_outputs,
-                                      &out[start, column])
-            else:
-                gemm_rowmajor(c'N', c'N', <int> rows, <int> width, <int> n_features,
-                              <floating> 1, &x[start, 0], <int> n_features,
-                              &weights[0, column], <int> n_outputs,
-                              <floating> 0, &out[start, column], <int> n_outputs)
+            gemm_rowmajor(c'N', c'N', <int> rows, <int> width, <int> n_features,
+                          <floating> 1, &x[start, 0], <int> n_features,
+                          &weights[0, column], <int> n_outputs,
+                          <floating> 0, &out[start, column], <int> n_outputs)
             for i in range(start, start + rows):
                 add_bias_and_activate(&out[i, column], 1, width, &bias[column],
                                       activation)
+
+
+cdef void one_row_forward(
+    const floating[:, ::1] x, const floating[:, ::1] weights,
+    const floating[::1] bias, floating[:, ::1] out, floating[:, ::1] partials,
+    int activation, int n_threads,
+) noexcept nogil:
+    """One row (one image) by GEMV, which unlike GEMM does not pack the
+    weights first, split into parts of at most ``ONE_ROW_FEATURES`` features
+    by tiles of ``ONE_ROW_COLUMNS`` outputs; the parts' sums are added in
+    part order.
+
+    A part's rows of the row-major weights are contiguous, so each GEMV
+    streams them; tiles of 64 of FM-LeNet's 128 outputs read half of every
+    512-byte row instead.  That 3136 -> 128 layer, weights in cache,
+    alternating the two builds: 23.5-26.7 -> 21.6-22.2 us on 1 thread,
+    14.6-18.1 -> 12.6-13.7 on 2 (two parts run side by side); one image's
+    predict_proba 69.7-72.8 -> 65.7-69.8 us on 2 threads, unchanged on 1.
+    The split depends on the shape only: the same result for any thread
+    count.
+    """
+    cdef intp_t n_features = x.shape[1], n_outputs = weights.shape[1]
+    cdef intp_t n_parts = max(1, (n_features + ONE_ROW_FEATURES - 1) // ONE_ROW_FEATURES)
+    cdef intp_t n_tiles = (n_outputs + ONE_ROW_COLUMNS - 1) // ONE_ROW_COLUMNS
+    cdef intp_t item, part, start, stop, column, width, o
+    cdef floating total
+    for item in prange(n_parts * n_tiles, schedule="static", num_threads=n_threads):
+        part = item // n_tiles
+        start = part * n_features // n_parts
+        stop = (part + 1) * n_features // n_parts
+        column = (item % n_tiles) * ONE_ROW_COLUMNS
+        width = min(ONE_ROW_COLUMNS, n_outputs - column)
+        vector_times_rowmajor(<int> (stop - start), <int> width, &x[0, start],
+                              &weights[start, column], <int> n_outputs,
+                              &out[0, column] if n_parts == 1 else &partials[part, column])
+    if n_parts > 1:
+        for o in range(n_outputs):
+            total = partials[0, o]
+            for part in range(1, n_parts):
+                total = total + partials[part, o]
+            out[0, o] = total
+    add_bias_and_activate(&out[0, 0], 1, n_outputs, &bias[0], activation)
 
 
 def dense_backward(

@@ -79,6 +79,8 @@ class DenseLayer(Layer):
         self.training = training
         self.needs_input_grad = training and needs_input_grad
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
+        self.one_row_partials = np.empty(
+            (_dense.one_row_parts(self.input_shape[0]), *self.output_shape), dtype=dtype)
         if training:
             self.grad_weights = np.empty(self.weights.shape, dtype=dtype)
             self.grad_bias = np.empty(self.bias.shape, dtype=dtype)
@@ -90,8 +92,8 @@ class DenseLayer(Layer):
         x = x.reshape(x.shape[0], -1)
         self.input = x
         out = self.output[: x.shape[0]]
-        _dense.dense_forward(x, self.weights, self.bias, out, self.activation_code,
-                             n_threads)
+        _dense.dense_forward(x, self.weights, self.bias, out, self.one_row_partials,
+                             self.activation_code, n_threads)
         return out
 
     def export_onnx(self, graph, x, input_shape):
