@@ -285,15 +285,26 @@ cdef void chunk_forward(
     floating* y,                # OUT: (n_samples * out_h * out_w, OC), activated
     const floating* scale,      # IN: (OC,) multiplier before the bias, or NULL
     const floating* transformed,  # IN: Winograd weights, or NULL: im2col
+    const floating* addend,     # IN: like y, added before the activation, or NULL
 ) noexcept nogil:
+    cdef intp_t rows = n_samples * g.out_h * g.out_w
+    cdef intp_t i
     if transformed != NULL and is_series_tile(g.winograd_tile) and scale == NULL:
         # The series' output transform adds the bias (a folded scale is in
         # the weights): only the activation is left.
         winograd1d_chunk(g, x, n_samples, transformed, False, bias, cols, y)
-        epilogue(y, n_samples * g.out_w, g.out_channels, NULL, NULL, activation)
+        scale = bias = NULL
+    else:
+        chunk_convolve(g, x, n_samples, weights, cols, y, transformed)
+    if addend == NULL:
+        epilogue(y, rows, g.out_channels, scale, bias, activation)
         return
-    chunk_convolve(g, x, n_samples, weights, cols, y, transformed)
-    epilogue(y, n_samples * g.out_h * g.out_w, g.out_channels, scale, bias, activation)
+    # A residual block's sum, while the chunk is in cache: rounded as the
+    # separate sum, ((y * scale) + bias) + addend, then the activation.
+    epilogue(y, rows, g.out_channels, scale, bias, IDENTITY)
+    for i in range(rows * g.out_channels):
+        y[i] = y[i] + addend[i]
+    epilogue(y, rows, g.out_channels, NULL, NULL, activation)
 
 
 cdef void epilogue(
@@ -773,8 +784,9 @@ def conv2d_forward(
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     int rows_per_block=0, int columns_per_block=0,
     const floating[:, ::1] winograd_weights=None,  # IN: see _winograd_pointer
+    const floating[:, :, :, ::1] addend=None,  # IN: like out, added before the activation
 ):
-    """Convolution + bias + activation.
+    """Convolution + bias (+ addend) + activation.
 
     Work items are chunks of ``samples_per_chunk`` samples, or, when
     ``rows_per_block`` > 0, blocks of that many output rows of one sample
@@ -787,10 +799,24 @@ def conv2d_forward(
     threads convolve together (``winograd1d_shared``), in all of ``cols``.
     Given 2-D Winograd weights, ``rows_per_block`` > 0 asks for the same
     with images, one at a time (``winograd_image_shared``).
+
+    ``addend`` (chunks of samples only, not blocks) is added after the bias,
+    before the activation: a residual block's sum fused into its last
+    convolution in prediction, bitwise the same as the separate sum.
     """
     cdef intp_t n_samples = x.shape[0]
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
     cdef intp_t out_h = out.shape[1], out_w = out.shape[2], out_channels = out.shape[3]
+    cdef intp_t image = out_h * out_w * out_channels
+    cdef const floating* added = NULL
+    if addend is not None:
+        if (addend.shape[0] < n_samples or addend.shape[1] != out_h
+                or addend.shape[2] != out_w or addend.shape[3] != out_channels):
+            raise ValueError("addend must have the shape of out")
+        if rows_per_block > 0 or columns_per_block > 0:
+            raise ValueError("addend is for chunks of samples, not blocks")
+        if n_samples > 0:
+            added = &addend[0, 0, 0, 0]
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef const floating* transformed = _winograd_pointer(winograd_weights)
     cdef ConvGeometry g = make_geometry(
@@ -857,7 +883,7 @@ def conv2d_forward(
                 block.winograd_tile = g.winograd_tile
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, row_start, 0, 0], scale, transformed)
+                              &out[n, row_start, 0, 0], scale, transformed, NULL)
             elif by_columns:
                 n = item // n_blocks
                 col_start = (item % n_blocks) * columns_per_block
@@ -870,13 +896,14 @@ def conv2d_forward(
                 block.winograd_tile = g.winograd_tile
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, 0, col_start, 0], scale, transformed)
+                              &out[n, 0, col_start, 0], scale, transformed, NULL)
             else:
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
                 chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
                               &bias[0], activation, &cols[threadid(), 0],
-                              &out[start, 0, 0, 0], scale, transformed)
+                              &out[start, 0, 0, 0], scale, transformed,
+                              NULL if added == NULL else added + start * image)
 
 
 def conv2d_backward(
@@ -1071,7 +1098,7 @@ def conv2d_maxpool_forward(
                 else:
                     chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                                   activation, &cols[threadid(), 0], y, scale,
-                                  transformed)
+                                  transformed, NULL)
                 max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
                               pool_stride_h, pool_stride_w, pooled_w, ph_start,
                               ph_stop, row_start, &pooled[n, 0, 0, 0],
@@ -1088,7 +1115,7 @@ def conv2d_maxpool_forward(
                 else:
                     chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
                                   &bias[0], activation, &cols[threadid(), 0], y, scale,
-                                  transformed)
+                                  transformed, NULL)
                 for n in range(start, stop):
                     max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
                                   pool_h, pool_w, pool_stride_h, pool_stride_w,

@@ -428,7 +428,17 @@ class ConvLayer(Layer):
                                n_threads=n_threads)
         return self.winograd_weights
 
-    def forward(self, x, n_threads):
+    def adds_in_epilogue(self, n_samples):
+        """Whether ``forward`` can add an ``addend`` to a batch of
+        ``n_samples``: in prediction, with no activation or pooling of its
+        own, for chunks of samples (a few images are split into blocks)."""
+        return (not self.training and self.pool is None and self.activation == "identity"
+                and n_samples >= ROW_SPLIT_MAX_SAMPLES)
+
+    def forward(self, x, n_threads, addend=None, activation=None):
+        """The layer's output; given ``addend`` (see adds_in_epilogue),
+        ``activation(conv(x) + addend)`` instead: a residual block's sum and
+        activation fused into its last convolution."""
         self.input = x
         n = x.shape[0]
         out = self.output[:n]
@@ -468,8 +478,8 @@ class ConvLayer(Layer):
             x, self.weights_2d, bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
-            chunk, self.activation_code, n_threads, multiplier,
-            rows_per_block, columns_per_block, winograd_weights,
+            chunk, self.activation_code if addend is None else activation, n_threads,
+            multiplier, rows_per_block, columns_per_block, winograd_weights, addend,
         )
         return out
 

@@ -24,7 +24,7 @@ from ._base import (
     size_text,
 )
 from ._batchnorm import BatchNormalization
-from ._conv import Conv2D
+from ._conv import Conv2D, ConvLayer
 from ._sequential import backward_through, export_through
 
 
@@ -119,13 +119,20 @@ class ResidualLayer(Layer):
 
     def forward(self, x, n_threads):
         n = x.shape[0]
-        out = self.output[:n]
-        block = x
-        for layer in self.layers:
-            block = layer.forward(block, n_threads)
         shortcut = x
         for layer in self.shortcut:
             shortcut = layer.forward(shortcut, n_threads)
+        block = x
+        last = self.layers[-1]
+        # In prediction the block's last convolution adds the shortcut and
+        # applies the activation while its output is in cache: resnet2d's
+        # separate sums took 18 of its 121 us per image.
+        fused = isinstance(last, ConvLayer) and last.adds_in_epilogue(n)
+        for layer in self.layers[:-1] if fused else self.layers:
+            block = layer.forward(block, n_threads)
+        if fused:
+            return last.forward(block, n_threads, shortcut, self.activation_code)
+        out = self.output[:n]
         _activations.add_and_activate(block.reshape(-1), shortcut.reshape(-1),
                                       out.reshape(-1), self.activation_code, n_threads)
         return out
