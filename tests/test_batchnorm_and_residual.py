@@ -287,42 +287,45 @@ def test_batchnorm_folded_into_the_convolution_at_inference(conv_layers, digits)
     (Conv2D(8, activation="identity"), (6, 7, 8)),              # Winograd F(2x2)
     (Conv2D(8, 3, 2, activation="identity"), (6, 7, 3)),        # im2col, strided
     (Conv1D(8, 5, activation="identity"), (1, 40, 8)),          # series' Winograd
-], ids=["winograd", "im2col", "series"])
+    (Conv1D(8, 5, activation="identity"), (1, 200, 8)),         # ... shared by a few
+], ids=["winograd", "im2col", "series", "long-series"])
 def test_convolution_adds_a_residual_in_its_epilogue(spec, shape, activation, dtype, rng):
     """A convolution given an addend returns activation(conv(x) + addend),
     bitwise as the separate sum of a residual block, at 1-3 threads."""
     layer = build(spec, shape)
     bind(layer, *random_arrays(layer, rng, dtype))
-    layer.allocate(9, dtype, 3, training=False, needs_input_grad=False)
-    assert layer.adds_in_epilogue(9) and not layer.adds_in_epilogue(3)
-    x = rng.standard_normal((9, *shape)).astype(dtype)
-    addend = rng.standard_normal((9, *layer.output_shape)).astype(dtype)
-    separate = np.empty_like(addend)
     code = ACTIVATION_CODES[activation]
-    _activations.add_and_activate(layer.forward(x, 1).copy().reshape(-1),
-                                  addend.reshape(-1), separate.reshape(-1), code, 1)
-    for n_threads in (1, 2, 3):
-        fused = layer.forward(x, n_threads, addend, code)
-        assert np.array_equal(fused, separate)
+    # 9 samples: chunks; 1 and 2: one image on all threads (Winograd), blocks
+    # of rows (im2col) or of columns (series).
+    for n_samples in (9, 1, 2):
+        layer.allocate(n_samples, dtype, 3, training=False, needs_input_grad=False)
+        assert layer.adds_in_epilogue()
+        x = rng.standard_normal((n_samples, *shape)).astype(dtype)
+        addend = rng.standard_normal((n_samples, *layer.output_shape)).astype(dtype)
+        separate = np.empty_like(addend)
+        _activations.add_and_activate(layer.forward(x, 1).copy().reshape(-1),
+                                      addend.reshape(-1), separate.reshape(-1), code, 1)
+        for n_threads in (1, 2, 3):
+            fused = layer.forward(x, n_threads, addend, code)
+            assert np.array_equal(fused, separate)
 
 
-def test_convolution_refuses_a_misshapen_or_blocked_addend(rng):
+def test_convolution_refuses_a_misshapen_addend(rng):
     layer = build(Conv2D(8, activation="identity"), (6, 7, 8))
     bind(layer, *random_arrays(layer, rng, np.float64))
     layer.allocate(4, np.float64, 1, training=False, needs_input_grad=False)
     x = rng.standard_normal((4, 6, 7, 8))
-    with pytest.raises(ValueError, match="addend must have the shape of out"):
-        layer.forward(x, 1, np.zeros((4, 6, 6, 8)), ACTIVATION_CODES["relu"])
-    with pytest.raises(ValueError, match="addend is for chunks of samples"):
-        layer.forward(x[:1], 1, np.zeros((1, 6, 7, 8)), ACTIVATION_CODES["relu"])
+    for shape in [(4, 6, 6, 8), (3, 6, 7, 8), (4, 6, 7, 9)]:
+        with pytest.raises(ValueError, match="addend must have the shape of out"):
+            layer.forward(x, 1, np.zeros(shape), ACTIVATION_CODES["relu"])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digits,
                                                                     monkeypatch):
-    """In prediction each residual block's last convolution adds the shortcut
-    (4 samples and more); predictions are bitwise those of the separate sum,
-    at 1-3 threads, for images and series."""
+    """In prediction each residual block's last convolution adds the shortcut;
+    predictions are bitwise those of the separate sum, at 1-3 threads, for
+    images and series, in batches and one sample at a time."""
     X, y = digits
     X = X.astype(dtype)
     models = [CNNClassifier((8,), conv_layers=resnet2d((4, 8)), activation="tanh",
@@ -345,14 +348,16 @@ def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digi
         for n_threads in (1, 2, 3):
             with threadpool_limits(n_threads, "openmp"):
                 result += [model.predict_proba(X[300:400]) for model in models]
+                result += [model.predict_proba(X[400:401]) for model in models]
         return result
 
     monkeypatch.setattr(ConvLayer, "forward", counting_forward)
     fused = predictions()
-    assert sum(fused_calls) == 2 * 2 * 3  # two blocks, two models, three thread counts
-    monkeypatch.setattr(ConvLayer, "adds_in_epilogue", lambda self, n_samples: False)
+    assert sum(fused_calls) == 2 * 2 * 2 * 3  # blocks, models, calls, thread counts
+    monkeypatch.setattr(ConvLayer, "adds_in_epilogue", lambda self: False)
     fused_calls.clear()
     separate = predictions()
     assert not any(fused_calls)
     assert all(np.array_equal(a, b) for a, b in zip(fused, separate))
-    assert all(np.array_equal(fused[0], other) for other in fused[2::2])
+    assert all(np.array_equal(fused[0], other) for other in fused[4::4])
+    assert all(np.array_equal(fused[2], other) for other in fused[6::4])

@@ -288,7 +288,6 @@ cdef void chunk_forward(
     const floating* addend,     # IN: like y, added before the activation, or NULL
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
-    cdef intp_t i
     if transformed != NULL and is_series_tile(g.winograd_tile) and scale == NULL:
         # The series' output transform adds the bias (a folded scale is in
         # the weights): only the activation is left.
@@ -296,15 +295,7 @@ cdef void chunk_forward(
         scale = bias = NULL
     else:
         chunk_convolve(g, x, n_samples, weights, cols, y, transformed)
-    if addend == NULL:
-        epilogue(y, rows, g.out_channels, scale, bias, activation)
-        return
-    # A residual block's sum, while the chunk is in cache: rounded as the
-    # separate sum, ((y * scale) + bias) + addend, then the activation.
-    epilogue(y, rows, g.out_channels, scale, bias, IDENTITY)
-    for i in range(rows * g.out_channels):
-        y[i] = y[i] + addend[i]
-    epilogue(y, rows, g.out_channels, NULL, NULL, activation)
+    epilogue_adding(y, rows, g.out_channels, scale, bias, addend, activation)
 
 
 cdef void epilogue(
@@ -326,6 +317,23 @@ cdef void epilogue(
     elif activation != IDENTITY:
         for i in range(rows * width):
             y[i] = activate(y[i], activation)
+
+
+cdef void epilogue_adding(
+    floating* y, intp_t rows, intp_t width, const floating* scale,
+    const floating* bias, const floating* addend, int activation,
+) noexcept nogil:
+    """epilogue, with ``addend`` (like y, or NULL) added before the
+    activation: a residual block's sum while the block is in cache, rounded
+    as the separate sum, ((y * scale) + bias) + addend."""
+    cdef intp_t i
+    if addend == NULL:
+        epilogue(y, rows, width, scale, bias, activation)
+        return
+    epilogue(y, rows, width, scale, bias, IDENTITY)
+    for i in range(rows * width):
+        y[i] = y[i] + addend[i]
+    epilogue(y, rows, width, NULL, NULL, activation)
 
 
 cdef void chunk_convolve(
@@ -703,6 +711,7 @@ cdef void winograd_image_shared(
     floating* scratch,          # see winograd_shared_scratch
     floating* y,                # OUT: (out_h, out_w, OC)
     int n_threads,
+    const floating* addend,     # IN: like y, added before the activation, or NULL
 ) noexcept nogil:
     """The 2-D Winograd convolution of one image on all threads (predicting
     a few images): they split its tiles' transforms, then the GEMMs, one
@@ -750,8 +759,10 @@ cdef void winograd_image_shared(
         if bias != NULL:
             for oh in range(tile * ty, min(tile * ty + tile, g.out_h)):
                 ow = tile * tx
-                epilogue(y + (oh * g.out_w + ow) * cout, min(tile, g.out_w - ow), cout,
-                         scale, bias, activation)
+                epilogue_adding(y + (oh * g.out_w + ow) * cout, min(tile, g.out_w - ow),
+                                cout, scale, bias,
+                                NULL if addend == NULL else
+                                addend + (oh * g.out_w + ow) * cout, activation)
 
 
 def winograd_shared_scratch_size(int out_h, int out_w, int channels, int out_channels,
@@ -800,9 +811,9 @@ def conv2d_forward(
     Given 2-D Winograd weights, ``rows_per_block`` > 0 asks for the same
     with images, one at a time (``winograd_image_shared``).
 
-    ``addend`` (chunks of samples only, not blocks) is added after the bias,
-    before the activation: a residual block's sum fused into its last
-    convolution in prediction, bitwise the same as the separate sum.
+    ``addend`` is added after the bias, before the activation: a residual
+    block's sum fused into its last convolution in prediction, bitwise the
+    same as the separate sum.
     """
     cdef intp_t n_samples = x.shape[0]
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
@@ -813,8 +824,6 @@ def conv2d_forward(
         if (addend.shape[0] < n_samples or addend.shape[1] != out_h
                 or addend.shape[2] != out_w or addend.shape[3] != out_channels):
             raise ValueError("addend must have the shape of out")
-        if rows_per_block > 0 or columns_per_block > 0:
-            raise ValueError("addend is for chunks of samples, not blocks")
         if n_samples > 0:
             added = &addend[0, 0, 0, 0]
     cdef const floating* scale = _scale_pointer(channel_scale)
@@ -850,13 +859,15 @@ def conv2d_forward(
             winograd1d_shared(g, &x[0, 0, 0, 0], n_samples, transformed, transform_bias,
                               &cols[0, 0], &out[0, 0, 0, 0], n_threads)
             n_items = (n_samples * out_w + EPILOGUE_ROWS - 1) // EPILOGUE_ROWS
-            if activation == IDENTITY and scale == NULL:
+            if activation == IDENTITY and scale == NULL and added == NULL:
                 n_items = 0
             for item in prange(n_items, schedule="static", num_threads=n_threads):
                 start = item * EPILOGUE_ROWS
                 stop = min(start + EPILOGUE_ROWS, n_samples * out_w)
-                epilogue(&out[0, 0, 0, 0] + start * out_channels, stop - start,
-                         out_channels, scale, epilogue_bias, activation)
+                epilogue_adding(&out[0, 0, 0, 0] + start * out_channels, stop - start,
+                                out_channels, scale, epilogue_bias,
+                                NULL if added == NULL else added + start * out_channels,
+                                activation)
         return
     if by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
         _check_shared_scratch(g, cols, n_threads)
@@ -864,7 +875,8 @@ def conv2d_forward(
             for n in range(n_samples):
                 winograd_image_shared(g, &x[n, 0, 0, 0], transformed, scale, &bias[0],
                                       activation, &cols[0, 0], &out[n, 0, 0, 0],
-                                      n_threads)
+                                      n_threads,
+                                      NULL if added == NULL else added + n * image)
         return
     with nogil:
         for item in prange(n_items, schedule="static", chunksize=1,
@@ -883,7 +895,9 @@ def conv2d_forward(
                 block.winograd_tile = g.winograd_tile
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, row_start, 0, 0], scale, transformed, NULL)
+                              &out[n, row_start, 0, 0], scale, transformed,
+                              NULL if added == NULL else
+                              added + n * image + row_start * out_w * out_channels)
             elif by_columns:
                 n = item // n_blocks
                 col_start = (item % n_blocks) * columns_per_block
@@ -896,7 +910,9 @@ def conv2d_forward(
                 block.winograd_tile = g.winograd_tile
                 chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
                               activation, &cols[threadid(), 0],
-                              &out[n, 0, col_start, 0], scale, transformed, NULL)
+                              &out[n, 0, col_start, 0], scale, transformed,
+                              NULL if added == NULL else
+                              added + n * image + col_start * out_channels)
             else:
                 start = item * samples_per_chunk
                 stop = min(start + samples_per_chunk, n_samples)
@@ -1062,7 +1078,7 @@ def conv2d_maxpool_forward(
             for n in range(n_samples):
                 winograd_image_shared(g, &x[n, 0, 0, 0], transformed, scale,
                                       NULL if pool_first else &bias[0], activation,
-                                      &cols[0, 0], y, n_threads)
+                                      &cols[0, 0], y, n_threads, NULL)
                 for item in prange(n_blocks, schedule="static", num_threads=n_threads):
                     ph_start = item * pooled_rows_per_block
                     ph_stop = min(ph_start + pooled_rows_per_block, pooled_h)

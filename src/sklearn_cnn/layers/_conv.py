@@ -428,12 +428,10 @@ class ConvLayer(Layer):
                                n_threads=n_threads)
         return self.winograd_weights
 
-    def adds_in_epilogue(self, n_samples):
-        """Whether ``forward`` can add an ``addend`` to a batch of
-        ``n_samples``: in prediction, with no activation or pooling of its
-        own, for chunks of samples (a few images are split into blocks)."""
-        return (not self.training and self.pool is None and self.activation == "identity"
-                and n_samples >= ROW_SPLIT_MAX_SAMPLES)
+    def adds_in_epilogue(self):
+        """Whether ``forward`` can add an ``addend``: in prediction, with no
+        activation or pooling of its own."""
+        return not self.training and self.pool is None and self.activation == "identity"
 
     def forward(self, x, n_threads, addend=None, activation=None):
         """The layer's output; given ``addend`` (see adds_in_epilogue),

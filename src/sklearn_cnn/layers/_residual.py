@@ -127,7 +127,7 @@ class ResidualLayer(Layer):
         # In prediction the block's last convolution adds the shortcut and
         # applies the activation while its output is in cache: resnet2d's
         # separate sums took 18 of its 121 us per image.
-        fused = isinstance(last, ConvLayer) and last.adds_in_epilogue(n)
+        fused = isinstance(last, ConvLayer) and last.adds_in_epilogue()
         for layer in self.layers[:-1] if fused else self.layers:
             block = layer.forward(block, n_threads)
         if fused:
