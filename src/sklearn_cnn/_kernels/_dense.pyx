@@ -64,13 +64,13 @@ def dense_forward(
     if n_samples == 0:
         return
     if n_samples == 1:
-        if (partials.shape[0] < one_row_parts(n_features)
+        if (partials.shape[0] < 1 or partials.shape[0] * ONE_ROW_FEATURES < n_features
                 or partials.shape[1] < n_outputs):
-            raise ValueError(
-                f"partials must hold ({one_row_parts(n_features)}, {n_outputs}) "
-                f"values, got ({partials.shape[0]}, {partials.shape[1]})")
+            raise ValueError("partials must be (one_row_parts(F), O) at least")
         with nogil:
-            one_row_forward(x, weights, bias, out, partials, activation, n_threads)
+            one_row_forward(&x[0, 0], n_features, &weights[0, 0], n_outputs, &bias[0],
+                            &out[0, 0], &partials[0, 0], partials.shape[1],
+                            activation, n_threads)
         return
     with nogil:
         for item in prange(n_chunks * n_tiles, schedule="static",
@@ -89,8 +89,8 @@ def dense_forward(
 
 
 cdef void one_row_forward(
-    const floating[:, ::1] x, const floating[:, ::1] weights,
-    const floating[::1] bias, floating[:, ::1] out, floating[:, ::1] partials,
+    const floating* x, intp_t n_features, const floating* weights, intp_t n_outputs,
+    const floating* bias, floating* out, floating* partials, intp_t partials_width,
     int activation, int n_threads,
 ) noexcept nogil:
     """One row (one image) by GEMV, which unlike GEMM does not pack the
@@ -107,7 +107,6 @@ cdef void one_row_forward(
     The split depends on the shape only: the same result for any thread
     count.
     """
-    cdef intp_t n_features = x.shape[1], n_outputs = weights.shape[1]
     cdef intp_t n_parts = max(1, (n_features + ONE_ROW_FEATURES - 1) // ONE_ROW_FEATURES)
     cdef intp_t n_tiles = (n_outputs + ONE_ROW_COLUMNS - 1) // ONE_ROW_COLUMNS
     cdef intp_t item, part, start, stop, column, width, o
@@ -118,16 +117,17 @@ cdef void one_row_forward(
         stop = (part + 1) * n_features // n_parts
         column = (item % n_tiles) * ONE_ROW_COLUMNS
         width = min(ONE_ROW_COLUMNS, n_outputs - column)
-        vector_times_rowmajor(<int> (stop - start), <int> width, &x[0, start],
-                              &weights[start, column], <int> n_outputs,
-                              &out[0, column] if n_parts == 1 else &partials[part, column])
+        vector_times_rowmajor(<int> (stop - start), <int> width, x + start,
+                              weights + start * n_outputs + column, <int> n_outputs,
+                              out + column if n_parts == 1 else
+                              partials + part * partials_width + column)
     if n_parts > 1:
         for o in range(n_outputs):
-            total = partials[0, o]
+            total = partials[o]
             for part in range(1, n_parts):
-                total = total + partials[part, o]
-            out[0, o] = total
-    add_bias_and_activate(&out[0, 0], 1, n_outputs, &bias[0], activation)
+                total = total + partials[part * partials_width + o]
+            out[o] = total
+    add_bias_and_activate(out, 1, n_outputs, bias, activation)
 
 
 def dense_backward(
