@@ -18,6 +18,7 @@ from sklearn_cnn import (
     CNNRegressor,
     Conv1D,
     Conv2D,
+    MaxPool2D,
     Residual,
     Sequential,
 )
@@ -318,6 +319,14 @@ def test_convolution_refuses_a_misshapen_addend(rng):
     for shape in [(4, 6, 6, 8), (3, 6, 7, 8), (4, 6, 7, 9)]:
         with pytest.raises(ValueError, match="addend must have the shape of out"):
             layer.forward(x, 1, np.zeros(shape), ACTIVATION_CODES["relu"])
+    pooled = build(Sequential((Conv2D(8, activation="identity"), MaxPool2D(2))),
+                   (6, 7, 8), fuse=True).layers[0]
+    assert pooled.pool is not None
+    bind(pooled, *random_arrays(pooled, rng, np.float64))
+    pooled.allocate(4, np.float64, 1, training=False, needs_input_grad=False)
+    assert not pooled.adds_in_epilogue()
+    with pytest.raises(ValueError, match="fused with pooling takes no addend"):
+        pooled.forward(x, 1, np.zeros((4, 3, 3, 8)), ACTIVATION_CODES["relu"])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

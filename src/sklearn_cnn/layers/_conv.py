@@ -453,6 +453,8 @@ class ConvLayer(Layer):
         if winograd_weights is not None:
             multiplier = None  # in the transformed weights
         if self.pool:
+            if addend is not None:
+                raise ValueError("a convolution fused with pooling takes no addend")
             pool = self.pool
             rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0
             _conv.conv2d_maxpool_forward(

@@ -125,8 +125,8 @@ class ResidualLayer(Layer):
         block = x
         last = self.layers[-1]
         # In prediction the block's last convolution adds the shortcut and
-        # applies the activation while its output is in cache: resnet2d's
-        # separate sums took 18 of its 121 us per image.
+        # applies the activation while its output is in cache (resnet2d's
+        # forward at batch 20: 130.8 -> 123.5 us per image on 1 thread).
         fused = isinstance(last, ConvLayer) and last.adds_in_epilogue()
         for layer in self.layers[:-1] if fused else self.layers:
             block = layer.forward(block, n_threads)
