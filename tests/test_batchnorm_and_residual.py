@@ -24,9 +24,15 @@ from sklearn_cnn import (
 )
 from sklearn_cnn._input import to_nhwc
 from sklearn_cnn._kernels import _activations
+from sklearn_cnn._kernels import _conv as _conv_kernels
 from sklearn_cnn.architectures import resnet1d, resnet2d
-from sklearn_cnn.layers._base import ACTIVATION_CODES
-from sklearn_cnn.layers._conv import ConvLayer
+from sklearn_cnn.layers._base import ACTIVATION_CODES, BuildContext, build_layer
+from sklearn_cnn.layers._conv import (
+    ROW_BLOCKS,
+    ROW_SPLIT_MAX_SAMPLES,
+    ConvLayer,
+    balanced_chunk,
+)
 
 from _layer_check import bind, build, check_layer, random_arrays, walk
 
@@ -370,3 +376,128 @@ def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digi
     assert all(np.array_equal(a, b) for a, b in zip(fused, separate))
     assert all(np.array_equal(fused[0], other) for other in fused[4::4])
     assert all(np.array_equal(fused[2], other) for other in fused[6::4])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "identity", "tanh"])
+@pytest.mark.parametrize("conv", [Conv2D(6, 3, 2, activation="identity"),
+                                  Conv2D(6, 1, 2, "valid", activation="identity")],
+                         ids=["3x3-stride-2", "1x1-stride-2"])
+def test_folded_batchnorm_epilogue_rounds_as_separate_operations(conv, activation, dtype,
+                                                                 rng):
+    """In prediction an im2col convolution with a BatchNormalization folded
+    in returns activation((conv * multiplier) + bias), each operation rounded
+    to the data type as NumPy rounds it, in chunks and in blocks of rows, at
+    1-3 threads."""
+    spec = Sequential((conv, BatchNormalization(), Activation(activation)))
+    layer = build_layer(spec, (7, 9, 5), BuildContext(inference=True),
+                        "conv_layers.0").layers[0]
+    assert isinstance(layer, ConvLayer) and layer.batchnorm is not None
+    params, state = random_arrays(layer, rng, dtype)
+    for name in state:
+        state[name] = (rng.uniform(0.5, 2, state[name].shape) if name.endswith("var")
+                       else rng.standard_normal(state[name].shape)).astype(dtype)
+    bind(layer, params, state)
+    function = {"relu": lambda z: np.maximum(z, 0), "identity": lambda z: z,
+                "tanh": np.tanh}[activation]
+    for n_samples in (9, 1):
+        x = rng.standard_normal((n_samples, 7, 9, 5)).astype(dtype)
+        layer.allocate(n_samples, dtype, 3, training=False, needs_input_grad=False)
+        multiplier, bias, _ = layer._epilogue()
+        # The bare convolution, in the layer's own chunks or blocks of rows
+        # (BLAS's sums may depend on a GEMM's height).
+        bare = np.empty((n_samples, *layer.output_shape), dtype)
+        out_h = layer.output_shape[0]
+        rows_per_block = -(-out_h // ROW_BLOCKS) if n_samples < ROW_SPLIT_MAX_SAMPLES else 0
+        _conv_kernels.conv2d_forward(
+            x, layer.weights_2d, np.zeros_like(bias), bare, np.empty_like(layer.cols),
+            layer.kernel_h, layer.kernel_w, layer.stride_h, layer.stride_w,
+            layer.pad_top, layer.pad_left, layer.dilation_h, layer.dilation_w,
+            balanced_chunk(n_samples, layer.samples_per_chunk),
+            ACTIVATION_CODES["identity"], 1, None, rows_per_block, 0, None, None)
+        expected = function(bare * multiplier + bias)
+        for n_threads in (1, 2, 3):
+            out = layer.forward(x, n_threads)
+            if activation == "tanh":  # tanh is our own kernel's, not NumPy's
+                np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "identity"])
+def test_batchnorm_adds_a_residual_in_training(activation, dtype, rng):
+    """In training a BatchNormalization without activation, given an addend,
+    returns activation(batchnorm(x) + addend), bitwise as the separate sum,
+    at 1-3 threads, and updates its running statistics as without it."""
+    layer = build(BatchNormalization(), (16, 17, 3))   # 9 * 272 rows: many blocks
+    params, state = random_arrays(layer, rng, dtype)
+    bind(layer, params, state)
+    x = (rng.standard_normal((9, 16, 17, 3)) * 2 + 1).astype(dtype)
+    addend = rng.standard_normal(x.shape).astype(dtype)
+    code = ACTIVATION_CODES[activation]
+    layer.allocate(9, dtype, 1, training=True, needs_input_grad=True)
+    assert layer.adds_in_epilogue()
+    separate = np.empty_like(x)
+    _activations.add_and_activate(layer.forward(x, 1).copy().reshape(-1),
+                                  addend.reshape(-1), separate.reshape(-1), code, 1)
+    running = [state[name].copy() for name in sorted(state)]
+    for n_threads in (1, 2, 3):
+        for name, value in zip(sorted(state), running):
+            state[name][...] = value
+        layer.allocate(9, dtype, n_threads, training=True, needs_input_grad=True)
+        fused = layer.forward(x, n_threads, addend, code)
+        assert np.array_equal(fused, separate)
+        assert all(np.array_equal(state[name], value)
+                   for name, value in zip(sorted(state), running)) is False
+    with pytest.raises(ValueError, match="addend must have the shape of x"):
+        layer.forward(x, 1, addend[:, :, :-1], code)
+    layer.allocate(9, dtype, 1, training=False, needs_input_grad=False)
+    assert not layer.adds_in_epilogue()
+    with pytest.raises(ValueError, match="only a BatchNormalization in training"):
+        layer.forward(x, 1, addend, code)
+    activated = build(Sequential((BatchNormalization(), Activation("relu"))),
+                      (16, 17, 3), fuse=True).layers[0]
+    activated.allocate(9, dtype, 1, training=True, needs_input_grad=True)
+    assert not activated.adds_in_epilogue()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits,
+                                                                  monkeypatch):
+    """In training each residual block's last BatchNormalization adds the
+    shortcut: the fitted arrays are bitwise those of the separate sum, at 1
+    and 3 threads, for images and series."""
+    from sklearn_cnn.layers._batchnorm import BatchNormLayer
+
+    X, y = digits
+    X, y = X[:200].astype(dtype), y[:200]
+    fused_calls = []
+    forward = BatchNormLayer.forward
+
+    def counting_forward(self, x, n_threads, addend=None, activation=None):
+        fused_calls.append(addend is not None)
+        return forward(self, x, n_threads, addend, activation)
+
+    def fitted_arrays():
+        arrays = []
+        for n_threads in (1, 3):
+            for conv_layers in (resnet2d((4, 8)), resnet1d((4, 8), (5, 3))):
+                model = CNNClassifier((), conv_layers=conv_layers, activation="tanh",
+                                      batch_size=50, max_iter=2, random_state=0)
+                with threadpool_limits(n_threads, "openmp"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(X, y)
+                arrays += [*model.parameters_.values(), *model.state_.values()]
+        return arrays
+
+    monkeypatch.setattr(BatchNormLayer, "forward", counting_forward)
+    fused = fitted_arrays()
+    # 2 blocks, 2 models, 2 thread counts, 4 batches a time 2 epochs
+    assert sum(fused_calls) == 2 * 2 * 2 * 4 * 2
+    monkeypatch.setattr(BatchNormLayer, "adds_in_epilogue", lambda self: False)
+    fused_calls.clear()
+    separate = fitted_arrays()
+    assert not any(fused_calls)
+    assert len(fused) == len(separate)
+    assert all(np.array_equal(a, b) for a, b in zip(fused, separate))

@@ -18,6 +18,8 @@ CASES = [
     ((6, 5, 2), Conv2D(4, (2, 3), (1, 2), 1)),
     ((5, 7, 4), Conv2D(6, 1, 1, "valid")),
     ((5, 7, 4), Conv2D(3, 1, 2, 0)),
+    # 1x1, strided, unpadded: a shortcut's gather of one pixel per row.
+    ((6, 8, 3), Conv2D(2, 1, (2, 3), "valid")),
     ((1, 11, 2), Conv2D(3, (1, 4), 1, "same")),
     ((4, 4, 1), Conv2D(2, 5, 1, 2)),
     ((9, 6, 3), Conv2D(2, (4, 2), (3, 1), (2, 0))),

@@ -101,21 +101,30 @@ cdef inline void block_mean_and_squares(
 
 cdef inline void multiply_add_activate(
     const floating* x, intp_t n_rows, intp_t n_channels, const floating* centre,
-    const floating* multiplier, const floating* offset,
+    const floating* multiplier, const floating* offset, const floating* addend,
     floating* out, int activation, int n_threads,
 ) noexcept nogil:
-    """out = activation((x - centre[c]) * multiplier[c] + offset[c]), blocks
-    of rows in parallel.  Centred on (nearly) the mean, so that a channel
-    whose mean is large next to its spread keeps its precision."""
+    """out = activation((x - centre[c]) * multiplier[c] + offset[c] [+ addend]),
+    blocks of rows in parallel; no addend if NULL.  Centred on (nearly) the
+    mean, so that a channel whose mean is large next to its spread keeps its
+    precision.  The addend (a residual block's shortcut) is added to the
+    rounded normalised value, as a separate sum would."""
     cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
     cdef intp_t block, r, c, start, stop, row
     for block in prange(n_block, schedule="static", num_threads=n_threads):
         start = block * ROWS_PER_BLOCK
         stop = min(start + ROWS_PER_BLOCK, n_rows)
-        for r in range(start, stop):
-            row = r * n_channels
-            for c in range(n_channels):
-                out[row + c] = (x[row + c] - centre[c]) * multiplier[c] + offset[c]
+        if addend == NULL:
+            for r in range(start, stop):
+                row = r * n_channels
+                for c in range(n_channels):
+                    out[row + c] = (x[row + c] - centre[c]) * multiplier[c] + offset[c]
+        else:
+            for r in range(start, stop):
+                row = r * n_channels
+                for c in range(n_channels):
+                    out[row + c] = (((x[row + c] - centre[c]) * multiplier[c] + offset[c])
+                                    + addend[row + c])
         if activation != IDENTITY:
             activate_block(out + start * n_channels, (stop - start) * n_channels,
                            activation)
@@ -142,11 +151,17 @@ def batchnorm_forward_train(
     floating[:, ::1] sums,           # scratch: (n_blocks(R), >= 2 C)
     floating[::1] coefficients,      # scratch: (>= 3 C,)
     double epsilon, int activation, int n_threads,
+    const floating[:, ::1] addend=None,  # IN: (R, C) added before the activation, or None
 ):
     cdef intp_t n_rows = x.shape[0], n_channels = x.shape[1]
     cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
     cdef intp_t block, start, count, seen, c
     cdef double delta, multiplier
+    cdef const floating* addend_pointer = NULL
+    if addend is not None:
+        if addend.shape[0] != n_rows or addend.shape[1] != n_channels:
+            raise ValueError("addend must have the shape of x")
+        addend_pointer = &addend[0, 0]
     with nogil:
         for block in prange(n_block, schedule="static", num_threads=n_threads):
             start = block * ROWS_PER_BLOCK
@@ -177,7 +192,7 @@ def batchnorm_forward_train(
                 shift[c] - (mean[c] - coefficients[c]) * multiplier)
         multiply_add_activate(&x[0, 0], n_rows, n_channels, &coefficients[0],
                               &coefficients[n_channels], &coefficients[2 * n_channels],
-                              &out[0, 0], activation, n_threads)
+                              addend_pointer, &out[0, 0], activation, n_threads)
 
 
 def batchnorm_forward_infer(
@@ -190,7 +205,7 @@ def batchnorm_forward_infer(
 ):
     with nogil:
         multiply_add_activate(&x[0, 0], x.shape[0], x.shape[1], &centre[0],
-                              &multiplier[0], &offset[0], &out[0, 0], activation,
+                              &multiplier[0], &offset[0], NULL, &out[0, 0], activation,
                               n_threads)
 
 

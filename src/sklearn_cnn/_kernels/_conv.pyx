@@ -127,6 +127,18 @@ cdef void im2col_chunk(
     cdef const floating* sample
     cdef const floating* src
     cdef floating* dst = cols
+    if kernel_h == 1 and kernel_w == 1 and pad_top == 0 and pad_left == 0:
+        # A strided 1x1 convolution (a residual shortcut) gathers one pixel
+        # per row, always inside the image: no taps to clip.
+        for n in range(n_samples):
+            sample = x + n * height * width * channels
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    src = sample + (oh * stride_h * width + ow * stride_w) * channels
+                    for j in range(channels):
+                        dst[j] = src[j]
+                    dst += channels
+        return
     for n in range(n_samples):
         sample = x + n * height * width * channels
         for oh in range(out_h):
@@ -316,6 +328,11 @@ cdef void epilogue(
     """y = activation(y * scale + bias) over a (rows, width) block; no scale
     or no bias if NULL."""
     cdef intp_t i, o
+    if scale != NULL and bias != NULL and (activation == RELU or activation == IDENTITY):
+        # The folded BatchNormalization of prediction in one pass over y,
+        # not two: (y * scale) + bias, rounded as the two passes round it.
+        scaled_shifted(y, rows, width, scale, bias, NULL, activation == RELU)
+        return
     if scale != NULL:
         for i in range(rows):
             for o in range(width):
@@ -330,6 +347,35 @@ cdef void epilogue(
             y[i] = activate(y[i], activation)
 
 
+cdef void scaled_shifted(
+    floating* y, intp_t rows, intp_t width, const floating* scale,
+    const floating* bias, const floating* addend, bint relu,
+) noexcept nogil:
+    """y = (((y * scale) + bias) + addend), then max(., 0) if ``relu``; no
+    addend if NULL.  The ReLU test sits outside the loops (vectorised)."""
+    cdef intp_t i, o
+    cdef floating z
+    if addend == NULL and relu:
+        for i in range(rows):
+            for o in range(width):
+                z = y[i * width + o] * scale[o] + bias[o]
+                y[i * width + o] = z if z > 0 else 0
+    elif addend == NULL:
+        for i in range(rows):
+            for o in range(width):
+                y[i * width + o] = y[i * width + o] * scale[o] + bias[o]
+    elif relu:
+        for i in range(rows):
+            for o in range(width):
+                z = (y[i * width + o] * scale[o] + bias[o]) + addend[i * width + o]
+                y[i * width + o] = z if z > 0 else 0
+    else:
+        for i in range(rows):
+            for o in range(width):
+                y[i * width + o] = ((y[i * width + o] * scale[o] + bias[o])
+                                    + addend[i * width + o])
+
+
 cdef void epilogue_adding(
     floating* y, intp_t rows, intp_t width, const floating* scale,
     const floating* bias, const floating* addend, int activation,
@@ -340,6 +386,9 @@ cdef void epilogue_adding(
     cdef intp_t i
     if addend == NULL:
         epilogue(y, rows, width, scale, bias, activation)
+        return
+    if scale != NULL and bias != NULL and (activation == RELU or activation == IDENTITY):
+        scaled_shifted(y, rows, width, scale, bias, addend, activation == RELU)
         return
     epilogue(y, rows, width, scale, bias, IDENTITY)
     for i in range(rows * width):

@@ -262,6 +262,11 @@ class Layer:
         """Runtime layers contained in this one (blocks)."""
         return ()
 
+    def adds_in_epilogue(self):
+        """Whether ``forward(x, n_threads, addend, activation)`` can return
+        ``activation(output + addend)`` (a residual block's last layer)."""
+        return False
+
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         """Make the buffers for batches of up to ``batch_size`` samples."""
         self.training = training

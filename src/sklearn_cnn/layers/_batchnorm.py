@@ -104,12 +104,29 @@ class BatchNormLayer(Layer):
             if not self.needs_input_grad:
                 self.grad_input = np.empty((0, self.channels), dtype=dtype)
 
-    def forward(self, x, n_threads):
+    def adds_in_epilogue(self):
+        """Whether ``forward`` can add an ``addend``: in training, with no
+        activation of its own.  (Prediction folds the BatchNormalization
+        into the convolution before it, which adds instead.)"""
+        return self.training and self.activation == "identity"
+
+    def forward(self, x, n_threads, addend=None, activation=None):
+        """The layer's output; given ``addend`` (see adds_in_epilogue),
+        ``activation(batchnorm(x) + addend)`` instead: a residual block's sum
+        and activation fused into its last BatchNormalization.  Backward
+        never reads the output of a BatchNormalization without activation,
+        so the sum may take its place."""
         n = x.shape[0]
         self.input = x.reshape(-1, self.channels)
         out = self.output[:n]
         out_rows = out.reshape(-1, self.channels)
         code = ACTIVATION_CODES[self.activation]
+        if addend is not None:
+            if not self.adds_in_epilogue():
+                raise ValueError("only a BatchNormalization in training, without "
+                                 "activation, takes an addend")
+            code = activation
+            addend = addend.reshape(-1, self.channels)
         if not self.training:
             # Running statistics folded into one multiply-add per value,
             # centred on the running mean rounded to the data's type.
@@ -126,7 +143,7 @@ class BatchNormLayer(Layer):
         _batchnorm.batchnorm_forward_train(
             self.input, self.scale, self.shift, out_rows, self.batch_mean,
             self.batch_var, self.partials, self.sums, self.coefficients, self.epsilon, code,
-            n_threads)
+            n_threads, addend)
         rows = self.input.shape[0]
         unbiased = self.batch_var * (rows / (rows - 1)) if rows > 1 else self.batch_var
         # In place: the estimator's state_ arrays are bound here.
