@@ -183,12 +183,12 @@ def test_predicting_in_another_dtype_sees_partial_fit_updates(with_batchnorm, rn
     # Largest map 28x28x16 = 50 KB in float32: 41 samples fill 2 MiB.
     ((28, 28), (Conv2D(16),), np.float32, 41),
     ((28, 28), (Conv2D(16),), np.float64, 20),
-    # Small maps: at most 256 per batch; huge ones: at least 16.
+    # Small maps: at most 256 per batch; huge ones: at least 12.
     ((6, 6), (Conv2D(4),), np.float32, 256),
-    ((128, 128), (Conv2D(64),), np.float32, 16),
-    # Many maps: resnet2d's outputs, 600 KB per image in all, fill 12 MiB at
-    # 20 images (its largest map alone would allow 41).
-    ((28, 28), resnet2d((16, 32, 64)), np.float32, 20),
+    ((128, 128), (Conv2D(64),), np.float32, 12),
+    # Many maps: resnet2d's outputs, 615 KB per image in all, fill 7.5 MiB at
+    # 12 images (its largest map alone would allow 41).
+    ((28, 28), resnet2d((16, 32, 64)), np.float32, 12),
 ])
 def test_predict_batches_fit_the_feature_maps(image_shape, conv_layers, dtype,
                                                      expected, rng):

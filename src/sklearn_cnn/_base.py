@@ -67,9 +67,14 @@ _PREDICT_BATCH_BYTES = 2 * 2**20
 # of outputs per image, took 0.563 / 0.336 s in batches of 41 (the largest
 # map alone) and 0.514 / 0.281 in batches of 20; FM-LeNet (37 KB) and vgg()
 # (478 KB, largest map 98 KB) are left at their batches of 83 and 20, the
-# fastest measured (0.149 / 0.082 s, 0.509 / 0.282 s).
-_PREDICT_FORWARD_BYTES = 12 * 2**20
-_MIN_PREDICT_BATCH_SIZE = 16
+# fastest measured (0.149 / 0.082 s, 0.509 / 0.282 s).  Lowered later from
+# 12 MiB, with the floor below from 16, on 3k test images, alternated, us per
+# image: resnet2d in batches of 12 instead of 20, 110.7 / 60.5 against
+# 116.6 / 61.2 (16: 112.5 / 60.4); vgg() in batches of 16 instead of 20,
+# 119.3 / 59.3 against 122.6 / 62.2; the FCN on OSULeaf (1.7 MB per
+# series) in batches of 12 instead of 16, 620 / 344 against 615 / 342.
+_PREDICT_FORWARD_BYTES = 15 * 2**19
+_MIN_PREDICT_BATCH_SIZE = 12
 
 
 def _predict_batch_size(network, dtype):
