@@ -5,8 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D, _network_pool
 from sklearn_cnn._threads import single_threaded_blas
@@ -208,3 +209,113 @@ def test_predict_batches_fit_the_feature_maps(image_shape, conv_layers, dtype,
     (key,) = _network_pool._pools[clf]
     assert _network_pool._pools[clf][key][0].batch_size == expected
     np.testing.assert_allclose(proba[-3:], clf.predict_proba(X[-3:]), rtol=1e-5)
+
+
+def _fitted_models(X, y):
+    from sklearn_cnn import BatchNormalization
+    from sklearn_cnn.architectures import resnet1d
+
+    models = [
+        CNNClassifier((), conv_layers=resnet2d((4, 8)), max_iter=2, random_state=0),
+        CNNClassifier((), conv_layers=resnet1d((8, 8), (5, 3)), max_iter=2,
+                      random_state=0),
+        CNNClassifier((8,), conv_layers=(Conv2D(8), BatchNormalization(), Conv2D(8),
+                                         MaxPool2D()), max_iter=2, random_state=0),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return [model.fit(X, y) for model in models]
+
+
+def test_prediction_prepares_once_per_call_and_changes_no_bit(monkeypatch):
+    """predict folds the BatchNormalizations and transforms the Winograd
+    weights once per call, not once per batch: predictions are bitwise those
+    of computing them at every batch, at 1-3 threads, in batches and one
+    sample at a time; nothing prepared outlives the call."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn._network import Network
+    from sklearn_cnn.layers import _conv
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    models = _fitted_models(X[:200], y[:200])
+    for model in models:
+        model.predict_proba(X[:1])
+        (key,) = _network_pool._pools[model]
+        assert _network_pool._pools[model][key][0].batch_size < 300  # several batches
+    folds = []
+    fold = _conv._conv.fold_batchnorm
+
+    def counting_fold(*args):
+        folds.append(1)
+        return fold(*args)
+
+    monkeypatch.setattr(_conv._conv, "fold_batchnorm", counting_fold)
+
+    def predictions():
+        result = []
+        for n_threads in (1, 2, 3):
+            with threadpool_limits(n_threads, "openmp"):
+                for model in models:
+                    result += [model.predict_proba(X[:1000]), model.predict_proba(X[5:6])]
+        return result
+
+    prepared = predictions()
+    # One fold per BatchNormalization folded into a convolution, per call:
+    # 5 + 5 + 1 per model and thread count, two calls each (the one-sample
+    # call, a single batch, folds in its pass).
+    assert len(folds) == 3 * 2 * (5 + 5 + 1)
+    for model in models:
+        for networks in _network_pool._pools[model].values():
+            assert all(layer.prepared is None for network in networks
+                       for layer in network.walk() if hasattr(layer, "prepared"))
+    monkeypatch.setattr(Network, "prepare", lambda self, n_threads: None)
+    folds.clear()
+    per_batch = predictions()
+    assert len(folds) > 3 * 2 * (5 + 5 + 1)
+    assert all(np.array_equal(a, b) for a, b in zip(prepared, per_batch))
+    assert all(np.array_equal(prepared[0], other) for other in prepared[6::6])
+
+
+def test_prediction_sees_weights_changed_between_calls(monkeypatch):
+    """What a call prepared is gone after it, also when the call fails: the
+    next one sees weights and running statistics changed in place."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn._network import Network
+
+    X, y = load_digits(return_X_y=True)
+    model = _fitted_models(X[:200], y[:200])[0]
+    before = model.predict_proba(X[:50])
+    for name, array in model.parameters_.items():
+        if name.endswith("weights"):
+            array *= 0.5
+    for name, array in model.state_.items():
+        if name.endswith("running_var"):
+            array *= 2
+    changed = model.predict_proba(X[:50])
+    assert not np.allclose(before, changed)
+    np.testing.assert_array_equal(changed, _fresh_prediction(model, X[:50]))
+
+    def failing_forward(self, x, n_threads, n_layers=None):
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(Network, "forward", failing_forward)
+    with pytest.raises(RuntimeError, match="stop"):
+        model.predict_proba(X[:50])
+    monkeypatch.undo()
+    for array in model.parameters_.values():
+        array *= 2
+    np.testing.assert_array_equal(model.predict_proba(X[:50]),
+                                  _fresh_prediction(model, X[:50]))
+
+
+def _fresh_prediction(model, X):
+    """Predictions of a copy of ``model`` with copies of its arrays: no
+    pooled network, nothing prepared."""
+    fresh = clone(model)
+    fresh.__setstate__(model.__getstate__())
+    fresh.parameters_ = {k: v.copy() for k, v in model.parameters_.items()}
+    fresh.state_ = {k: v.copy() for k, v in model.state_.items()}
+    return fresh.predict_proba(X)

@@ -120,6 +120,16 @@ class Network:
                            needs_input_grad=index > 0)
         return self
 
+    def prepare(self, n_threads):
+        """Let every layer compute what prediction takes from the parameters
+        alone, once for the passes until ``unprepare``."""
+        for layer in self.walk():
+            layer.prepare(n_threads)
+
+    def unprepare(self):
+        for layer in self.walk():
+            layer.unprepare()
+
     def forward(self, x, n_threads, n_layers=None):
         """Output of the first ``n_layers`` top-level layers (all: the output
         layer's) for the NHWC batch ``x``; a view of an internal buffer."""

@@ -267,6 +267,13 @@ class Layer:
         ``activation(output + addend)`` (a residual block's last layer)."""
         return False
 
+    def prepare(self, n_threads):
+        """Compute what prediction takes from the parameters alone, for the
+        passes until ``unprepare`` (the parameters must not change between)."""
+
+    def unprepare(self):
+        """Forget what ``prepare`` computed."""
+
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         """Make the buffers for batches of up to ``batch_size`` samples."""
         self.training = training
