@@ -87,6 +87,12 @@ class BuildExtWithOpenMP(build_ext):
                 sys.exit(message + " (SKLEARN_CNN_REQUIRE_OPENMP is set: failing.)")
             warnings.warn(message, stacklevel=2)
         debug = _env_flag("SKLEARN_CNN_DEBUG")
+        # Never fuse a * b + c into one rounding (gcc's default where the
+        # target has FMA, e.g. aarch64): the kernels promise the rounding of
+        # the separate operations (the x86-64 baseline and AVX2 builds have
+        # no FMA, so this changes nothing there).
+        no_contraction = (self.compiler.compiler_type != "msvc" and _compiler_accepts(
+            self.compiler, "-ffp-contract=off", "int main(void) { return 0; }\n"))
         if self.compiler.compiler_type == "msvc" or not _compiler_accepts(
                 self.compiler, "-mavx2", "int main(void) { return 0; }\n"):
             # The package falls back to the baseline modules without them.
@@ -106,6 +112,8 @@ class BuildExtWithOpenMP(build_ext):
                 # four times larger, and users never need it.
                 ext.extra_compile_args.append("-g0")
             ext.extra_link_args = []
+            if no_contraction:
+                ext.extra_compile_args.append("-ffp-contract=off")
             if ext.name.endswith("_avx2"):
                 ext.extra_compile_args.append("-mavx2")
             if use_openmp:
