@@ -501,3 +501,26 @@ def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits
     assert not any(fused_calls)
     assert len(fused) == len(separate)
     assert all(np.array_equal(a, b) for a, b in zip(fused, separate))
+
+
+def test_a_fused_residual_sum_keeps_no_second_map():
+    """Where the block's last layer adds the shortcut (a BatchNormalization in
+    training, a convolution with it folded in prediction), the block's output
+    is that layer's buffer; a block ending in an activation keeps its own."""
+    rng = np.random.RandomState(0)
+    spec = Residual((Conv2D(4, activation="identity"), BatchNormalization()))
+    training = build(spec, (5, 6, 4))
+    bind(training, *random_arrays(training, rng, np.float64))
+    training.allocate(3, np.float64, 1, training=True, needs_input_grad=True)
+    assert training.output is training.layers[-1].output
+    predicting = build_layer(spec, (5, 6, 4), BuildContext(inference=True), "conv_layers.0")
+    bind(predicting, *random_arrays(predicting, rng, np.float64))
+    predicting.allocate(3, np.float64, 1, training=False, needs_input_grad=False)
+    assert isinstance(predicting.layers[-1], ConvLayer)
+    assert predicting.output is predicting.layers[-1].output
+    own = build(Residual((Conv2D(4, activation="identity"), Activation("relu"))),
+                (5, 6, 4))
+    bind(own, *random_arrays(own, rng, np.float64))
+    own.allocate(3, np.float64, 1, training=True, needs_input_grad=True)
+    assert own.output is not own.layers[-1].output
+    assert own.output.shape == (3, 5, 6, 4)

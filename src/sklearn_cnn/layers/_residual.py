@@ -114,6 +114,10 @@ class ResidualLayer(Layer):
             for index, layer in enumerate(branch):
                 layer.allocate(batch_size, dtype, n_threads, training,
                                needs_input_grad=needs_input_grad or index > 0)
+        if self.layers[-1].adds_in_epilogue():
+            # The block's last layer writes the sum into its own buffer (see
+            # forward): no second map per block.
+            self.output = self.layers[-1].output
         if training:
             self.branch_grad = np.empty((batch_size, *self.output_shape), dtype=dtype)
 
@@ -132,12 +136,11 @@ class ResidualLayer(Layer):
         for layer in self.layers[:-1] if fused else self.layers:
             block = layer.forward(block, n_threads)
         if fused:
-            self.sum = last.forward(block, n_threads, shortcut, self.activation_code)
-            return self.sum
-        self.sum = self.output[:n]
+            return last.forward(block, n_threads, shortcut, self.activation_code)
+        out = self.output[:n]
         _activations.add_and_activate(block.reshape(-1), shortcut.reshape(-1),
-                                      self.sum.reshape(-1), self.activation_code, n_threads)
-        return self.sum
+                                      out.reshape(-1), self.activation_code, n_threads)
+        return out
 
     def export_onnx(self, graph, x, input_shape):
         block = export_through(self.layers, graph, x, input_shape)
@@ -150,7 +153,7 @@ class ResidualLayer(Layer):
         # Both branches receive the same gradient; each may overwrite its copy.
         branch_grad = self.branch_grad[:n]
         _activations.activation_backward_copy(
-            self.sum.reshape(-1), grad.reshape(-1), branch_grad.reshape(-1),
+            self.output[:n].reshape(-1), grad.reshape(-1), branch_grad.reshape(-1),
             self.activation_code, n_threads)
         from_block = backward_through(self.layers, branch_grad, n_threads)
         from_shortcut = (backward_through(self.shortcut, grad, n_threads)
