@@ -335,6 +335,20 @@ def test_convolution_refuses_a_misshapen_addend(rng):
         pooled.forward(x, 1, np.zeros((4, 3, 3, 8)), ACTIVATION_CODES["relu"])
 
 
+def count_addends(monkeypatch, layer_class):
+    """From now on, record for each call of ``layer_class.forward`` whether
+    it was given an addend (a residual sum to fuse)."""
+    calls = []
+    forward = layer_class.forward
+
+    def counting_forward(self, x, n_threads, addend=None, activation=None):
+        calls.append(addend is not None)
+        return forward(self, x, n_threads, addend, activation)
+
+    monkeypatch.setattr(layer_class, "forward", counting_forward)
+    return calls
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digits,
                                                                     monkeypatch):
@@ -351,13 +365,6 @@ def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digi
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X[:300], y[:300])
-    fused_calls = []
-    forward = ConvLayer.forward
-
-    def counting_forward(self, x, n_threads, addend=None, activation=None):
-        fused_calls.append(addend is not None)
-        return forward(self, x, n_threads, addend, activation)
-
     def predictions():
         result = []
         for n_threads in (1, 2, 3):
@@ -366,7 +373,7 @@ def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digi
                 result += [model.predict_proba(X[400:401]) for model in models]
         return result
 
-    monkeypatch.setattr(ConvLayer, "forward", counting_forward)
+    fused_calls = count_addends(monkeypatch, ConvLayer)
     fused = predictions()
     assert sum(fused_calls) == 2 * 2 * 2 * 3  # blocks, models, calls, thread counts
     monkeypatch.setattr(ConvLayer, "adds_in_epilogue", lambda self: False)
@@ -472,13 +479,6 @@ def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits
 
     X, y = digits
     X, y = X[:200].astype(dtype), y[:200]
-    fused_calls = []
-    forward = BatchNormLayer.forward
-
-    def counting_forward(self, x, n_threads, addend=None, activation=None):
-        fused_calls.append(addend is not None)
-        return forward(self, x, n_threads, addend, activation)
-
     def fitted_arrays():
         arrays = []
         for n_threads in (1, 3):
@@ -491,9 +491,9 @@ def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits
                 arrays += [*model.parameters_.values(), *model.state_.values()]
         return arrays
 
-    monkeypatch.setattr(BatchNormLayer, "forward", counting_forward)
+    fused_calls = count_addends(monkeypatch, BatchNormLayer)
     fused = fitted_arrays()
-    # 2 blocks, 2 models, 2 thread counts, 4 batches a time 2 epochs
+    # 2 blocks x 2 models x 2 thread counts x 4 batches x 2 epochs
     assert sum(fused_calls) == 2 * 2 * 2 * 4 * 2
     monkeypatch.setattr(BatchNormLayer, "adds_in_epilogue", lambda self: False)
     fused_calls.clear()
