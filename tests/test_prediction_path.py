@@ -287,28 +287,31 @@ def test_prediction_sees_weights_changed_between_calls(monkeypatch):
 
     X, y = load_digits(return_X_y=True)
     model = _fitted_models(X[:200], y[:200])[0]
-    before = model.predict_proba(X[:50])
+    X = X[:1000]  # several batches: the call prepares
+    before = model.predict_proba(X)
+    (key,) = _network_pool._pools[model]
+    assert _network_pool._pools[model][key][0].batch_size < len(X)
     for name, array in model.parameters_.items():
         if name.endswith("weights"):
             array *= 0.5
     for name, array in model.state_.items():
         if name.endswith("running_var"):
             array *= 2
-    changed = model.predict_proba(X[:50])
+    changed = model.predict_proba(X)
     assert not np.allclose(before, changed)
-    np.testing.assert_array_equal(changed, _fresh_prediction(model, X[:50]))
+    np.testing.assert_array_equal(changed, _fresh_prediction(model, X))
 
     def failing_forward(self, x, n_threads, n_layers=None):
         raise RuntimeError("stop")
 
     monkeypatch.setattr(Network, "forward", failing_forward)
     with pytest.raises(RuntimeError, match="stop"):
-        model.predict_proba(X[:50])
+        model.predict_proba(X)
     monkeypatch.undo()
     for array in model.parameters_.values():
         array *= 2
-    np.testing.assert_array_equal(model.predict_proba(X[:50]),
-                                  _fresh_prediction(model, X[:50]))
+    np.testing.assert_array_equal(model.predict_proba(X),
+                                  _fresh_prediction(model, X))
 
 
 def _fresh_prediction(model, X):
