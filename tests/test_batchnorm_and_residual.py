@@ -445,18 +445,22 @@ def test_batchnorm_adds_a_residual_in_training(activation, dtype, rng):
     code = ACTIVATION_CODES[activation]
     layer.allocate(9, dtype, 1, training=True, needs_input_grad=True)
     assert layer.adds_in_epilogue()
+    names = sorted(state)
+    initial = [state[name].copy() for name in names]
     separate = np.empty_like(x)
     _activations.add_and_activate(layer.forward(x, 1).copy().reshape(-1),
                                   addend.reshape(-1), separate.reshape(-1), code, 1)
-    running = [state[name].copy() for name in sorted(state)]
+    updated = [state[name].copy() for name in names]
+    assert not any(np.array_equal(a, b) for a, b in zip(initial, updated))
     for n_threads in (1, 2, 3):
-        for name, value in zip(sorted(state), running):
+        for name, value in zip(names, initial):
             state[name][...] = value
         layer.allocate(9, dtype, n_threads, training=True, needs_input_grad=True)
         fused = layer.forward(x, n_threads, addend, code)
         assert np.array_equal(fused, separate)
+        # The running statistics move exactly as in the unfused forward.
         assert all(np.array_equal(state[name], value)
-                   for name, value in zip(sorted(state), running)) is False
+                   for name, value in zip(names, updated))
     with pytest.raises(ValueError, match="addend must have the shape of x"):
         layer.forward(x, 1, addend[:, :, :-1], code)
     layer.allocate(9, dtype, 1, training=False, needs_input_grad=False)
