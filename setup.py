@@ -27,7 +27,7 @@ from setuptools.command.build_ext import build_ext
 
 SHARED_UTILITY = "sklearn_cnn._kernels._cyutility"
 KERNELS = ["_openmp", "_cpu", "_conv", "_pool", "_activations", "_dense", "_loss",
-           "_optim", "_batchnorm", "_augment"]
+           "_optim", "_batchnorm", "_augment", "_snapshot"]
 # Built a second time with -mavx2 on x86-64 (see _kernels/__init__.py).
 AVX2_KERNELS = ["_conv", "_batchnorm"]
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")

@@ -227,11 +227,12 @@ def _fitted_models(X, y):
         return [model.fit(X, y) for model in models]
 
 
-def test_prediction_prepares_once_per_call_and_changes_no_bit(monkeypatch):
+def test_prediction_prepares_once_and_changes_no_bit(monkeypatch):
     """predict folds the BatchNormalizations and transforms the Winograd
-    weights once per call, not once per batch: predictions are bitwise those
-    of computing them at every batch, at 1-3 threads, in batches and one
-    sample at a time; nothing prepared outlives the call."""
+    weights once, not once per batch, and a pooled network keeps them for
+    the next calls while the parameters are unchanged: predictions are
+    bitwise those of computing them at every batch, at 1-3 threads, in
+    batches and one sample at a time."""
     from sklearn.datasets import load_digits
 
     from sklearn_cnn._network import Network
@@ -244,6 +245,7 @@ def test_prediction_prepares_once_per_call_and_changes_no_bit(monkeypatch):
         model.predict_proba(X[:1])
         (key,) = _network_pool._pools[model]
         assert _network_pool._pools[model][key][0].batch_size < 300  # several batches
+    _network_pool._pools.clear()
     folds = []
     fold = _conv._conv.fold_batchnorm
 
@@ -262,35 +264,38 @@ def test_prediction_prepares_once_per_call_and_changes_no_bit(monkeypatch):
         return result
 
     prepared = predictions()
-    # One fold per BatchNormalization folded into a convolution, per call:
-    # 5 + 5 + 1 per model and thread count, two calls each (the one-sample
-    # call, a single batch, folds in its pass).
-    assert len(folds) == 3 * 2 * (5 + 5 + 1)
-    for model in models:
-        for networks in _network_pool._pools[model].values():
-            assert all(layer.prepared is None for network in networks
-                       for layer in network.walk() if hasattr(layer, "prepared"))
-    monkeypatch.setattr(Network, "prepare", lambda self, n_threads: None)
+    # One fold per BatchNormalization folded into a convolution (5 + 5 + 1
+    # in the three models), once per pooled network: one per thread count
+    # (counts above the cores run as many threads as cores).
+    n_counts = len(_network_pool._pools[models[0]])
+    assert all(len(_network_pool._pools[model]) == n_counts for model in models)
+    assert len(folds) == n_counts * (5 + 5 + 1)
     folds.clear()
+    again = predictions()
+    assert not folds  # kept: nothing changed
+    monkeypatch.setattr(Network, "prepare", lambda self, n_threads: None)
+    _network_pool._pools.clear()
     per_batch = predictions()
     assert len(folds) > 3 * 2 * (5 + 5 + 1)
     assert all(np.array_equal(a, b) for a, b in zip(prepared, per_batch))
+    assert all(np.array_equal(a, b) for a, b in zip(prepared, again))
     assert all(np.array_equal(prepared[0], other) for other in prepared[6::6])
 
 
-def test_prediction_sees_weights_changed_between_calls(monkeypatch):
-    """What a call prepared is gone after it, also when the call fails: the
-    next one sees weights and running statistics changed in place."""
+@pytest.mark.parametrize("n_samples", [1, 1000])
+def test_prediction_sees_weights_changed_between_calls(monkeypatch, n_samples):
+    """What a pooled network prepared is computed again once a parameter or
+    running statistic changed in place, one sample or several batches, also
+    after a call that failed."""
     from sklearn.datasets import load_digits
 
     from sklearn_cnn._network import Network
 
     X, y = load_digits(return_X_y=True)
     model = _fitted_models(X[:200], y[:200])[0]
-    X = X[:1000]  # several batches: the call prepares
+    X = X[:n_samples]
     before = model.predict_proba(X)
     (key,) = _network_pool._pools[model]
-    assert _network_pool._pools[model][key][0].batch_size < len(X)
     for name, array in model.parameters_.items():
         if name.endswith("weights"):
             array *= 0.5
@@ -312,6 +317,40 @@ def test_prediction_sees_weights_changed_between_calls(monkeypatch):
         array *= 2
     np.testing.assert_array_equal(model.predict_proba(X),
                                   _fresh_prediction(model, X))
+    # One value of one running mean: seen too.
+    model.state_[next(k for k in model.state_ if k.endswith("running_mean"))][0] += 1
+    np.testing.assert_array_equal(model.predict_proba(X),
+                                  _fresh_prediction(model, X))
+
+
+def test_a_prepare_cut_short_is_not_trusted(monkeypatch):
+    """If preparing stops half way (an error, an interrupt), the next call
+    does not use the half-prepared layers (the failed call's network is not
+    pooled again, and a network does not trust a prepare cut short)."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn.layers._conv import ConvLayer
+
+    X, y = load_digits(return_X_y=True)
+    model = _fitted_models(X[:200], y[:200])[0]
+    model.predict_proba(X[:1])
+    for array in (*model.parameters_.values(), *model.state_.values()):
+        array *= 0.5
+    prepare = ConvLayer.prepare
+    calls = []
+
+    def prepare_then_stop(self, n_threads):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        prepare(self, n_threads)
+
+    monkeypatch.setattr(ConvLayer, "prepare", prepare_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        model.predict_proba(X[:1])
+    monkeypatch.undo()
+    np.testing.assert_array_equal(model.predict_proba(X[:50]),
+                                  _fresh_prediction(model, X[:50]))
 
 
 def _fresh_prediction(model, X):

@@ -765,21 +765,17 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         n_layers = n_layers or len(network.layers)
         width = math.prod(network.layers[n_layers - 1].output_shape)
         out = np.empty((X.shape[0], width), dtype=X.dtype)
-        # Once per call, not per batch: the folded BatchNormalizations and
-        # Winograd weights (never kept between calls: training may resume).
-        # A single batch computes them in its pass anyway.
-        several = X.shape[0] > batch_size
-        if several:
+        # The folded BatchNormalizations and Winograd weights: computed once
+        # per call of several batches, and kept in a pooled network for the
+        # next calls until a parameter changes (see Network.prepare).  A
+        # single batch of a network used once computes them in its pass.
+        if pooled or X.shape[0] > batch_size:
             network.prepare(n_threads)
-        try:
-            with single_threaded_blas():
-                for batch in _batches(X.shape[0], batch_size):
-                    x_batch = to_nhwc(X[batch], self.image_shape_)
-                    result = network.forward(x_batch, n_threads, n_layers)
-                    out[batch] = result.reshape(result.shape[0], -1)
-        finally:
-            if several:
-                network.unprepare()
+        with single_threaded_blas():
+            for batch in _batches(X.shape[0], batch_size):
+                x_batch = to_nhwc(X[batch], self.image_shape_)
+                result = network.forward(x_batch, n_threads, n_layers)
+                out[batch] = result.reshape(result.shape[0], -1)
         if pooled:
             _network_pool.release(self, key, network)
         return out

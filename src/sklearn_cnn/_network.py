@@ -12,6 +12,7 @@ its layers to them, plus work buffers allocated once per fit or predict call.
 Feature maps are NHWC (channels last); see ``_kernels/_conv.pyx`` for why.
 """
 
+from ._kernels._snapshot import ArraysSnapshot
 from .layers import Dense, Dropout
 from .layers._base import BuildContext, build_sequence, size_text
 from .layers._conv import Conv2D
@@ -115,6 +116,7 @@ class Network:
     def allocate(self, batch_size, dtype, n_threads, training):
         """Buffers for batches of up to ``batch_size`` samples."""
         self.batch_size = batch_size
+        self._prepared_from, self._prepared = None, False
         for index, layer in enumerate(self.layers):
             layer.allocate(batch_size, dtype, n_threads, training,
                            needs_input_grad=index > 0)
@@ -122,13 +124,23 @@ class Network:
 
     def prepare(self, n_threads):
         """Let every layer compute what prediction takes from the parameters
-        alone, once for the passes until ``unprepare``."""
+        alone, unless none of the arrays that this reads has changed since
+        the last time (compared byte for byte: exact, and for one resnet2d
+        image about 4 us against the 29 us of computing them)."""
+        if self._prepared_from is None:
+            inputs = [array for layer in self.walk() for array in layer.prepare_inputs()]
+            self._prepared_from = ArraysSnapshot(inputs)
+        elif self._prepared and self._prepared_from.unchanged():
+            return
+        else:
+            self._prepared_from.take()
+        # The snapshot is taken before the layers read the arrays, and a
+        # prepare cut short is never trusted: a change that races with it is
+        # seen at the next call.
+        self._prepared = False
         for layer in self.walk():
             layer.prepare(n_threads)
-
-    def unprepare(self):
-        for layer in self.walk():
-            layer.unprepare()
+        self._prepared = True
 
     def forward(self, x, n_threads, n_layers=None):
         """Output of the first ``n_layers`` top-level layers (all: the output

@@ -268,11 +268,13 @@ class Layer:
         return False
 
     def prepare(self, n_threads):
-        """Compute what prediction takes from the parameters alone, for the
-        passes until ``unprepare`` (the parameters must not change between)."""
+        """Compute what prediction takes from the parameters alone (the
+        arrays of ``prepare_inputs``), for the passes that follow; the
+        network calls it again whenever one of those arrays changed."""
 
-    def unprepare(self):
-        """Forget what ``prepare`` computed."""
+    def prepare_inputs(self):
+        """The arrays that ``prepare`` reads (none: it computes nothing)."""
+        return []
 
     def allocate(self, batch_size, dtype, n_threads, training, needs_input_grad):
         """Make the buffers for batches of up to ``batch_size`` samples."""

@@ -431,14 +431,11 @@ class ConvLayer(Layer):
         return self.winograd_weights
 
     def prepare(self, n_threads):
-        """Compute, for the prediction passes until ``unprepare``, what they
-        take from the weights alone: the folded BatchNormalization and the
-        Winograd weights.  Without it each pass computes them afresh, so that
-        they never go stale when training resumes; predict prepares once per
-        call of several batches instead of once per batch (3k test images, us
-        per image on 1 / 2 threads: resnet2d 103.1 / 55.2 -> 100.7 / 52.3,
-        the FCN on OSULeaf 555 / 295 -> 537 / 289).  The parameters must not
-        change until ``unprepare``."""
+        """Compute, for the prediction passes that follow, what they take
+        from the parameters alone: the folded BatchNormalization and the
+        Winograd weights.  Without it each pass computes them afresh (2-5 us
+        per Winograd layer, 1 us per fold).  ``Network.prepare`` calls it
+        again whenever an array of ``prepare_inputs`` changed."""
         if self.training:
             return
         multiplier, bias, nonnegative = self._epilogue()
@@ -446,8 +443,14 @@ class ConvLayer(Layer):
                        if self.winograd_active else None)
         self.prepared = (multiplier, bias, nonnegative, transformed)
 
-    def unprepare(self):
-        self.prepared = None
+    def prepare_inputs(self):
+        if self.training:
+            return []
+        inputs = [self.weights, self.bias]
+        if self.batchnorm is not None:
+            bn = self.batchnorm
+            inputs += [bn.scale, bn.shift, bn.running_mean, bn.running_var]
+        return inputs
 
     def adds_in_epilogue(self):
         """Whether ``forward`` can add an ``addend``: in prediction, with no
