@@ -13,6 +13,16 @@ cdef extern from "_pool_simd.h":
     void running_max_only_float(const float* src, float* best, intp_t n) noexcept nogil
     void running_max_only_double(const double* src, double* best,
                                  intp_t n) noexcept nogil
+    void window_max_2x2_float(const float* top, const float* bottom, intp_t step,
+                              float* best, intp_t n) noexcept nogil
+    void window_max_2x2_double(const double* top, const double* bottom, intp_t step,
+                               double* best, intp_t n) noexcept nogil
+    void window_argmax_2x2_float(const float* top, const float* bottom, intp_t step,
+                                 float* best, int32_t* where, int32_t position,
+                                 int32_t row, intp_t n) noexcept nogil
+    void window_argmax_2x2_double(const double* top, const double* bottom,
+                                  intp_t step, double* best, int32_t* where,
+                                  int32_t position, int32_t row, intp_t n) noexcept nogil
     void unpool_float(const float* delta, const int32_t* where, int32_t position,
                       float* dst, intp_t n) noexcept nogil
     void unpool_double(const double* delta, const int32_t* where, int32_t position,
@@ -65,6 +75,24 @@ cdef inline void max_pool_rows(
             ih = oh * stride_h
             iw = ow * stride_w
             src = x + ((ih - first_row) * width + iw) * channels
+            where = NULL if argmax == NULL else argmax + (oh * out_w + ow) * channels
+            position = <int32_t> (ih * width + iw)
+            if pool_h == 2 and pool_w == 2:
+                # The common window in one pass (see _pool_simd.h).
+                if where == NULL:
+                    if floating is float:
+                        window_max_2x2_float(src, src + width * channels, channels,
+                                             best, channels)
+                    else:
+                        window_max_2x2_double(src, src + width * channels, channels,
+                                              best, channels)
+                elif floating is float:
+                    window_argmax_2x2_float(src, src + width * channels, channels, best,
+                                            where, position, <int32_t> width, channels)
+                else:
+                    window_argmax_2x2_double(src, src + width * channels, channels, best,
+                                             where, position, <int32_t> width, channels)
+                continue
             for c in range(channels):
                 best[c] = src[c]
             if argmax == NULL:
@@ -78,8 +106,6 @@ cdef inline void max_pool_rows(
                         else:
                             running_max_only_double(src, best, channels)
                 continue
-            where = argmax + (oh * out_w + ow) * channels
-            position = <int32_t> (ih * width + iw)
             for c in range(channels):
                 where[c] = position
             for kh in range(pool_h):
