@@ -361,3 +361,41 @@ def _fresh_prediction(model, X):
     fresh.parameters_ = {k: v.copy() for k, v in model.parameters_.items()}
     fresh.state_ = {k: v.copy() for k, v in model.state_.items()}
     return fresh.predict_proba(X)
+
+
+@pytest.mark.parametrize("small_kernels", [False, True])
+def test_im2col_chunks_follow_the_blas_kernels(monkeypatch, small_kernels):
+    """With BLAS small-matrix kernels, prediction's im2col products hold at
+    most SMALL_GEMM_MULTIPLY_ADDS (here lowered so that the digits' maps
+    reach it); the chunks depend on the shapes and the libraries, never on
+    the threads: predictions are bitwise the same at 1-3 threads, and within
+    rounding of the other chunking."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn.layers import _conv
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    model = _fitted_models(X[:200], y[:200])[0]
+    monkeypatch.setattr(_conv, "SMALL_GEMM_MULTIPLY_ADDS", 5000)
+    monkeypatch.setattr(_conv, "has_small_matrix_kernels", lambda: small_kernels)
+    results = []
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(n_threads, "openmp"):
+            results.append(model.predict_proba(X[:300]))
+    assert all(np.array_equal(results[0], other) for other in results[1:])
+    (network,) = next(iter(_network_pool._pools[model].values()))
+    checked = 0
+    for layer in network.walk():
+        if isinstance(layer, _conv.ConvLayer) and not layer.winograd_active:
+            out_h, out_w, filters = layer.conv_shape
+            per_sample = out_h * out_w * layer.taps * filters
+            expected = (min(layer.im2col_chunk, max(1, 5000 // per_sample))
+                        if small_kernels else layer.im2col_chunk)
+            assert layer.samples_per_chunk == expected
+            checked += expected < layer.im2col_chunk
+    assert checked > 0 if small_kernels else checked == 0
+    _network_pool._pools.clear()
+    monkeypatch.setattr(_conv, "has_small_matrix_kernels", lambda: not small_kernels)
+    np.testing.assert_allclose(model.predict_proba(X[:300]), results[0], rtol=1e-5,
+                               atol=1e-7)

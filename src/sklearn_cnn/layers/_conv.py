@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._blas_kernels import SMALL_GEMM_MULTIPLY_ADDS, has_small_matrix_kernels
 from .._kernels import load
 from .._spec import check_int
 from ._base import (
@@ -353,6 +354,11 @@ class ConvLayer(Layer):
             >= WINOGRAD_SERIES_MIN_TILES)
         self.samples_per_chunk = (self.winograd_chunks[tile] if self.winograd_active
                                   else self.im2col_chunk)
+        if not training and not self.winograd_active and has_small_matrix_kernels():
+            # Products small enough for BLAS kernels that pack nothing.
+            per_sample = out_h * out_w * self.taps * self.filters
+            self.samples_per_chunk = min(
+                self.samples_per_chunk, max(1, SMALL_GEMM_MULTIPLY_ADDS // per_sample))
         chunk_rows = self.samples_per_chunk * out_h * out_w
         height, width, channels = self.input_shape
         # The input gradient, a convolution of the output gradient, by
