@@ -414,8 +414,9 @@ def test_series_winograd_kernel_scale_bias_and_activation(columns_per_block,
     (6, 5, 0, None), (6, 5, 0, (2, 2)), (3, 3, 0, None)],
     ids=["conv", "pool", "overlap", "valid", "valid-pool", "one-output"])
 @pytest.mark.parametrize("with_scale", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, width, pad,
-                                                             pool, with_scale, rng):
+                                                             pool, with_scale, dtype, rng):
     # Row blocks with 2-D Winograd weights ask for each image convolved by
     # all threads together (a few images in prediction): the same bits as a
     # chunk of that one image, whatever the thread count, and the reference;
@@ -425,11 +426,11 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
 
     n, channels, filters = 3, 8, 12
     out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
-    x = rng.standard_normal((n, height, width, channels))
-    weights = rng.standard_normal((3, 3, channels, filters))
-    bias = rng.standard_normal(filters)
-    scale = rng.uniform(0.5, 2, filters) if with_scale else None
-    transformed = np.empty(_conv.winograd_weights_shape(channels, filters, tile))
+    x = rng.standard_normal((n, height, width, channels)).astype(dtype)
+    weights = rng.standard_normal((3, 3, channels, filters)).astype(dtype)
+    bias = rng.standard_normal(filters).astype(dtype)
+    scale = rng.uniform(0.5, 2, filters).astype(dtype) if with_scale else None
+    transformed = np.empty(_conv.winograd_weights_shape(channels, filters, tile), dtype)
     _conv.winograd_weights(weights, transformed)
     relu = ACTIVATION_CODES["relu"]
     conv = ref.conv2d_forward(x, weights, np.zeros(filters), (1, 1), (pad, pad),
@@ -441,19 +442,19 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
             _conv.winograd_scratch_size(1, out_h, out_w, channels, filters, tile),
             -(-_conv.winograd_shared_scratch_size(out_h, out_w, channels, filters,
                                                   tile, n_threads) // n_threads))
-        cols = np.full((n_threads, per_thread), np.nan)
+        cols = np.full((n_threads, per_thread), np.nan, dtype)
         if pool is None:
-            out = np.empty((n, out_h, out_w, filters))
+            out = np.empty((n, out_h, out_w, filters), dtype)
             _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out, cols,
                                  3, 3, 1, 1, pad, pad, 1, 1, 1, relu, n_threads, scale,
                                  rows_per_block, 0, transformed)
             return out
         size, stride = pool
         pooled = np.empty((n, (out_h - size) // stride + 1, (out_w - size) // stride + 1,
-                           filters))
+                           filters), dtype)
         _conv.conv2d_maxpool_forward(
             x, weights.reshape(-1, filters), bias, pooled, None, cols,
-            np.empty((n_threads, out_h * out_w * filters)),
+            np.empty((n_threads, out_h * out_w * filters), dtype),
             3, 3, 1, 1, pad, pad, 1, 1, out_h, out_w, size, size, stride, stride,
             1, rows_per_block, relu, n_threads, scale, transformed, True)
         return pooled
@@ -462,12 +463,14 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
     if pool is not None:
         size, stride = pool
         expected = ref.max_pool2d_forward(expected, (size, size), (stride, stride))
-    np.testing.assert_allclose(chunks, expected, rtol=1e-9, atol=1e-9)
+    tolerance = 1e-9 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(chunks, expected, rtol=tolerance, atol=tolerance)
     for n_threads in (1, 2, 3):
         np.testing.assert_array_equal(run(2, n_threads), chunks)
     with pytest.raises(ValueError, match="too small"):
-        cols = np.empty((1, 10))
-        _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, np.empty_like(conv),
+        cols = np.empty((1, 10), dtype)
+        _conv.conv2d_forward(x, weights.reshape(-1, filters), bias,
+                             np.empty_like(conv, dtype=dtype),
                              cols, 3, 3, 1, 1, pad, pad, 1, 1, 1, relu, 1, None, 2, 0,
                              transformed)
 

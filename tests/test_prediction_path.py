@@ -399,3 +399,40 @@ def test_im2col_chunks_follow_the_blas_kernels(monkeypatch, small_kernels):
     monkeypatch.setattr(_conv, "has_small_matrix_kernels", lambda: not small_kernels)
     np.testing.assert_allclose(model.predict_proba(X[:300]), results[0], rtol=1e-5,
                                atol=1e-7)
+
+
+def test_one_image_on_one_thread_takes_the_chunk_path(monkeypatch):
+    """On one thread, one image's 2-D Winograd convolutions run as a chunk
+    of one sample rather than shared between threads; both do the same
+    operations on the same data: bitwise the same predictions at 1-3
+    threads (float32, fused residual sums and max-pooling included)."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn.layers import _conv
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    models = _fitted_models(X[:200], y[:200])
+    calls = []
+    for name in ("conv2d_forward", "conv2d_maxpool_forward"):
+        kernel = getattr(_conv._conv, name)
+
+        def spy(*args, kernel=kernel, name=name, **kwargs):
+            # See ConvLayer.forward's calls.
+            rows_per_block = args[17 if name == "conv2d_forward" else 22]
+            winograd = args[19 if name == "conv2d_forward" else 26] is not None
+            calls.append((winograd, rows_per_block))
+            return kernel(*args, **kwargs)
+
+        monkeypatch.setattr(_conv._conv, name, spy)
+    for index, model in enumerate(models):
+        results = []
+        for n_threads in (1, 2, 3):
+            calls.clear()
+            with threadpool_limits(n_threads, "openmp"):
+                results.append(model.predict_proba(X[7:8]))
+            shared = [rows for winograd, rows in calls if winograd]
+            # The 2-D models have Winograd layers; the series one has none.
+            assert bool(shared) == (index != 1)
+            assert all((rows == 0) == (n_threads == 1) for rows in shared)
+        assert all(np.array_equal(results[0], other) for other in results[1:])
