@@ -118,6 +118,21 @@ def test_every_learned_array_has_a_named_home(data):
     assert (clf.parameters_["output.bias"] == clf.intercepts_[-1]).all()
     with pytest.raises(ValueError, match="Expected 4 arrays"):
         clf.coefs_ = clf.coefs_[:2]
+    # Arrays in another order, dtype or as lists become the model's.
+    expected = clf.predict_proba(X)
+    dtypes = [w.dtype for w in clf.coefs_]
+    clf.coefs_ = [np.asfortranarray(w).astype(np.float32) if i % 2 else w.tolist()
+                  for i, w in enumerate(clf.coefs_)]
+    assert [w.dtype for w in clf.coefs_] == dtypes
+    assert all(w.flags.c_contiguous for w in clf.coefs_)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
+    # Put into parameters_ directly, a Fortran-ordered array gets a clear error.
+    name = "conv_layers.1.weights"
+    good = clf.parameters_[name]
+    clf.parameters_[name] = np.asfortranarray(good)
+    with pytest.raises(ValueError, match="must be C-contiguous.*coefs_"):
+        clf.predict_proba(X)
+    clf.parameters_[name] = good
     # Survives pickling; clone starts afresh; summary shows every array.
     loaded = pickle.loads(pickle.dumps(clf))
     for name, array in clf.parameters_.items():

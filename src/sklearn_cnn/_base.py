@@ -325,7 +325,10 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                 f"{[self.parameters_[n].shape for n in names]}.")
         parameters = dict(self.parameters_)
         for name, array in zip(names, arrays):
-            parameters[name] = np.asarray(array)
+            # In the model's dtype and C order, as the kernels read them (a
+            # copy only where the array is neither).
+            parameters[name] = np.ascontiguousarray(array,
+                                                    dtype=self.parameters_[name].dtype)
         self.parameters_ = parameters
 
     # ---------------------------------------------------------- validation

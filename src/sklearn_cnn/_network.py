@@ -129,7 +129,13 @@ class Network:
         image about 4 us against the 29 us of computing them)."""
         if self._prepared_from is None:
             inputs = [array for layer in self.walk() for array in layer.prepare_inputs()]
-            self._prepared_from = ArraysSnapshot(inputs)
+            try:
+                self._prepared_from = ArraysSnapshot(inputs)
+            except ValueError:
+                raise ValueError(
+                    "The model's parameter arrays must be C-contiguous: assign them "
+                    "through coefs_ and intercepts_ (which convert them), or put "
+                    "np.ascontiguousarray(array) into parameters_.") from None
         elif self._prepared and self._prepared_from.unchanged():
             return
         else:
