@@ -387,15 +387,18 @@ def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digi
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["relu", "identity", "tanh"])
-@pytest.mark.parametrize("conv", [Conv2D(6, 3, 2, activation="identity"),
-                                  Conv2D(6, 1, 2, "valid", activation="identity")],
+@pytest.mark.parametrize("conv", [dict(kernel_size=3, stride=2),
+                                  dict(kernel_size=1, stride=2, padding="valid")],
                          ids=["3x3-stride-2", "1x1-stride-2"])
-def test_folded_batchnorm_epilogue_rounds_as_separate_operations(conv, activation, dtype,
-                                                                 rng):
+@pytest.mark.parametrize("filters", [6, 16])
+def test_folded_batchnorm_epilogue_rounds_as_separate_operations(conv, filters, activation,
+                                                                 dtype, rng):
     """In prediction an im2col convolution with a BatchNormalization folded
     in returns activation((conv * multiplier) + bias), each operation rounded
     to the data type as NumPy rounds it, in chunks and in blocks of rows, at
-    1-3 threads."""
+    1-3 threads (16 filters: rows grouped into long ones, with a remainder,
+    see _conv.scaled_shifted)."""
+    conv = Conv2D(filters, activation="identity", **conv)
     spec = Sequential((conv, BatchNormalization(), Activation(activation)))
     layer = build_layer(spec, (7, 9, 5), BuildContext(inference=True),
                         "conv_layers.0").layers[0]

@@ -53,7 +53,7 @@ from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.math cimport sqrt
 from libc.stdint cimport uintptr_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from ._activations cimport (
     activate,
@@ -95,6 +95,8 @@ cdef enum:
     REDUCE_BLOCK = 4096
     # Rows per share of a shared Winograd convolution's epilogue.
     EPILOGUE_ROWS = 64
+    # Values per long row of scaled_shifted's grouped rows.
+    EPILOGUE_PATTERN = 256
 
 # For Python (layers/_conv.py): the tile arguments that ask for series'
 # arrays, by their points (_winograd1d.pxd); 2 and 4 are the 2-D tiles' sides.
@@ -337,7 +339,16 @@ cdef void epilogue(
         for i in range(rows):
             for o in range(width):
                 y[i * width + o] = y[i * width + o] * scale[o]
-    if bias != NULL:
+    cdef floating pattern_bias[EPILOGUE_PATTERN]
+    cdef intp_t j, grouped = pattern_groups(rows, width)
+    if bias != NULL and grouped > 1:
+        # As in scaled_shifted: whole groups of rows as one long row.
+        for j in range(EPILOGUE_PATTERN // width):
+            memcpy(&pattern_bias[j * width], bias, width * sizeof(floating))
+        add_bias_and_activate(y, grouped, EPILOGUE_PATTERN, pattern_bias, activation)
+        j = grouped * EPILOGUE_PATTERN
+        add_bias_and_activate(y + j, rows - j // width, width, bias, activation)
+    elif bias != NULL:
         add_bias_and_activate(y, rows, width, bias, activation)
     elif activation == RELU:
         for i in range(rows * width):
@@ -347,12 +358,48 @@ cdef void epilogue(
             y[i] = activate(y[i], activation)
 
 
+cdef inline intp_t pattern_groups(intp_t rows, intp_t width) noexcept nogil:
+    """Groups of EPILOGUE_PATTERN // width whole rows in ``rows``: 0 unless
+    the width divides EPILOGUE_PATTERN (see scaled_shifted)."""
+    if width >= EPILOGUE_PATTERN or EPILOGUE_PATTERN % width != 0:
+        return 0
+    return rows // (EPILOGUE_PATTERN // width)
+
+
 cdef void scaled_shifted(
     floating* y, intp_t rows, intp_t width, const floating* scale,
     const floating* bias, const floating* addend, bint relu,
 ) noexcept nogil:
     """y = (((y * scale) + bias) + addend), then max(., 0) if ``relu``; no
-    addend if NULL.  The ReLU test sits outside the loops (vectorised)."""
+    addend if NULL.
+
+    A row of 16 or 32 channels is too short a loop for its vector setup
+    (the stem of resnet2d spent 19% of its time here): where the width
+    divides EPILOGUE_PATTERN, whole groups of rows run as one long row
+    against the scale and bias repeated, the same operation on every
+    value."""
+    cdef floating pattern_scale[EPILOGUE_PATTERN]
+    cdef floating pattern_bias[EPILOGUE_PATTERN]
+    cdef intp_t j, grouped = pattern_groups(rows, width)
+    if grouped > 1:
+        for j in range(EPILOGUE_PATTERN // width):
+            memcpy(&pattern_scale[j * width], scale, width * sizeof(floating))
+            memcpy(&pattern_bias[j * width], bias, width * sizeof(floating))
+        scaled_shifted_rows(y, grouped, EPILOGUE_PATTERN, pattern_scale, pattern_bias,
+                            addend, relu)
+        j = grouped * EPILOGUE_PATTERN
+        scaled_shifted_rows(y + j, rows - j // width, width, scale, bias,
+                            NULL if addend == NULL else addend + j, relu)
+        return
+    scaled_shifted_rows(y, rows, width, scale, bias, addend, relu)
+
+
+cdef inline void scaled_shifted_rows(
+    floating* y, intp_t rows, intp_t width, const floating* scale,
+    const floating* bias, const floating* addend, bint relu,
+) noexcept nogil:
+    """scaled_shifted's loops, over rows of ``width`` values.  The ReLU test
+    sits outside the loops (vectorised)."""
     cdef intp_t i, o
     cdef floating z
     if addend == NULL and relu:
@@ -384,11 +431,20 @@ cdef void epilogue_adding(
     activation: a residual block's sum while the block is in cache, rounded
     as the separate sum, ((y * scale) + bias) + addend."""
     cdef intp_t i
+    cdef floating ones[EPILOGUE_PATTERN]
     if addend == NULL:
         epilogue(y, rows, width, scale, bias, activation)
         return
     if scale != NULL and bias != NULL and (activation == RELU or activation == IDENTITY):
         scaled_shifted(y, rows, width, scale, bias, addend, activation == RELU)
+        return
+    if (bias != NULL and width <= EPILOGUE_PATTERN
+            and (activation == RELU or activation == IDENTITY)):
+        # No scale (Winograd's is in its weights): one pass, not three.
+        # y * 1 is exact, so the bits are those of adding bias then addend.
+        for i in range(width):
+            ones[i] = 1
+        scaled_shifted(y, rows, width, ones, bias, addend, activation == RELU)
         return
     epilogue(y, rows, width, scale, bias, IDENTITY)
     for i in range(rows * width):
