@@ -340,16 +340,16 @@ cdef void epilogue(
             for o in range(width):
                 y[i * width + o] = y[i * width + o] * scale[o]
     cdef floating pattern_bias[EPILOGUE_PATTERN]
-    cdef intp_t j, grouped = pattern_groups(rows, width)
+    cdef intp_t j = 0, grouped = pattern_groups(rows, width)
     if bias != NULL and grouped > 1:
         # As in scaled_shifted: whole groups of rows as one long row.
         for j in range(EPILOGUE_PATTERN // width):
             memcpy(&pattern_bias[j * width], bias, width * sizeof(floating))
         add_bias_and_activate(y, grouped, EPILOGUE_PATTERN, pattern_bias, activation)
         j = grouped * EPILOGUE_PATTERN
+    if bias != NULL:
+        # The rows left (all of them if not grouped).
         add_bias_and_activate(y + j, rows - j // width, width, bias, activation)
-    elif bias != NULL:
-        add_bias_and_activate(y, rows, width, bias, activation)
     elif activation == RELU:
         for i in range(rows * width):
             y[i] = y[i] if y[i] > 0 else 0
@@ -380,7 +380,7 @@ cdef void scaled_shifted(
     value."""
     cdef floating pattern_scale[EPILOGUE_PATTERN]
     cdef floating pattern_bias[EPILOGUE_PATTERN]
-    cdef intp_t j, grouped = pattern_groups(rows, width)
+    cdef intp_t j = 0, grouped = pattern_groups(rows, width)
     if grouped > 1:
         for j in range(EPILOGUE_PATTERN // width):
             memcpy(&pattern_scale[j * width], scale, width * sizeof(floating))
@@ -388,13 +388,12 @@ cdef void scaled_shifted(
         scaled_shifted_rows(y, grouped, EPILOGUE_PATTERN, pattern_scale, pattern_bias,
                             addend, relu)
         j = grouped * EPILOGUE_PATTERN
-        scaled_shifted_rows(y + j, rows - j // width, width, scale, bias,
-                            NULL if addend == NULL else addend + j, relu)
-        return
-    scaled_shifted_rows(y, rows, width, scale, bias, addend, relu)
+    # The rows left (all of them if not grouped).
+    scaled_shifted_rows(y + j, rows - j // width, width, scale, bias,
+                        NULL if addend == NULL else addend + j, relu)
 
 
-cdef inline void scaled_shifted_rows(
+cdef void scaled_shifted_rows(
     floating* y, intp_t rows, intp_t width, const floating* scale,
     const floating* bias, const floating* addend, bint relu,
 ) noexcept nogil:
@@ -435,16 +434,15 @@ cdef void epilogue_adding(
     if addend == NULL:
         epilogue(y, rows, width, scale, bias, activation)
         return
-    if scale != NULL and bias != NULL and (activation == RELU or activation == IDENTITY):
-        scaled_shifted(y, rows, width, scale, bias, addend, activation == RELU)
-        return
-    if (bias != NULL and width <= EPILOGUE_PATTERN
+    if (bias != NULL and (scale != NULL or width <= EPILOGUE_PATTERN)
             and (activation == RELU or activation == IDENTITY)):
-        # No scale (Winograd's is in its weights): one pass, not three.
-        # y * 1 is exact, so the bits are those of adding bias then addend.
-        for i in range(width):
-            ones[i] = 1
-        scaled_shifted(y, rows, width, ones, bias, addend, activation == RELU)
+        if scale == NULL:
+            # No scale (Winograd's is in its weights): one pass, not three.
+            # y * 1 is exact, so the bits are those of adding bias then addend.
+            for i in range(width):
+                ones[i] = 1
+            scale = ones
+        scaled_shifted(y, rows, width, scale, bias, addend, activation == RELU)
         return
     epilogue(y, rows, width, scale, bias, IDENTITY)
     for i in range(rows * width):
