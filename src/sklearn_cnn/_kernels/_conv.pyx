@@ -343,8 +343,7 @@ cdef void epilogue(
     cdef intp_t j = 0, grouped = pattern_groups(rows, width)
     if bias != NULL and grouped > 1:
         # As in scaled_shifted: whole groups of rows as one long row.
-        for j in range(EPILOGUE_PATTERN // width):
-            memcpy(&pattern_bias[j * width], bias, width * sizeof(floating))
+        repeat_row(pattern_bias, bias, width)
         add_bias_and_activate(y, grouped, EPILOGUE_PATTERN, pattern_bias, activation)
         j = grouped * EPILOGUE_PATTERN
     if bias != NULL:
@@ -366,6 +365,14 @@ cdef inline intp_t pattern_groups(intp_t rows, intp_t width) noexcept nogil:
     return rows // (EPILOGUE_PATTERN // width)
 
 
+cdef inline void repeat_row(floating* pattern, const floating* row,
+                            intp_t width) noexcept nogil:
+    """``row`` (width values) repeated over EPILOGUE_PATTERN values."""
+    cdef intp_t j
+    for j in range(EPILOGUE_PATTERN // width):
+        memcpy(&pattern[j * width], row, width * sizeof(floating))
+
+
 cdef void scaled_shifted(
     floating* y, intp_t rows, intp_t width, const floating* scale,
     const floating* bias, const floating* addend, bint relu,
@@ -382,9 +389,8 @@ cdef void scaled_shifted(
     cdef floating pattern_bias[EPILOGUE_PATTERN]
     cdef intp_t j = 0, grouped = pattern_groups(rows, width)
     if grouped > 1:
-        for j in range(EPILOGUE_PATTERN // width):
-            memcpy(&pattern_scale[j * width], scale, width * sizeof(floating))
-            memcpy(&pattern_bias[j * width], bias, width * sizeof(floating))
+        repeat_row(pattern_scale, scale, width)
+        repeat_row(pattern_bias, bias, width)
         scaled_shifted_rows(y, grouped, EPILOGUE_PATTERN, pattern_scale, pattern_bias,
                             addend, relu)
         j = grouped * EPILOGUE_PATTERN
