@@ -249,6 +249,31 @@ def test_conv_gradients_do_not_depend_on_thread_count(rng, channels):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("filters", [5, 16, 37, 70])
+@pytest.mark.parametrize("pooled", [False, True], ids=["conv", "conv-maxpool"])
+def test_bias_gradient_sums_every_column(filters, pooled, rng):
+    # The chunks' column sums run in blocks of 32 and 16 columns, then the
+    # rest (_column_sums.h): widths that take each (70 = 32 + 32 + 6).
+    from sklearn_cnn.layers import MaxPool2D, Sequential
+
+    shape = (5, 6, 3)
+    spec = Sequential((Conv2D(filters), MaxPool2D(2))) if pooled else Conv2D(filters)
+    layer = build(spec, shape, activation="identity", fuse=pooled)
+    if pooled:  # the convolution with its max-pool fused
+        (layer,) = layer.layers
+        assert layer.pool is not None
+    layer.im2col_chunk = 2
+    layer.bind({name: rng.standard_normal(info.shape)
+                for name, info in layer.parameters().items()}, {})
+    x = rng.standard_normal((5, *shape))
+    grad_output = rng.standard_normal((5, *layer.output_shape))
+    for n_threads in (1, 2):
+        _, _, _, grad_bias = run_forward_backward(layer, x, grad_output, n_threads)
+        # Each output's gradient reaches the bias once (pooled: at its winner).
+        np.testing.assert_allclose(grad_bias, grad_output.sum(axis=(0, 1, 2)),
+                                   rtol=1e-12, atol=1e-12)
+
+
 def dilated_as_dense(weights, dilation):
     """The dense kernel with zeros between the taps: the same convolution."""
     kh, kw, channels, filters = weights.shape

@@ -91,6 +91,23 @@ from ._winograd1d cimport (
     winograd1d_weight_grad_chunk,
 )
 
+cdef extern from "_column_sums.h":
+    void add_column_sums_float(const float* x, intp_t rows, intp_t cols,
+                               double* acc) noexcept nogil
+    void add_column_sums_double(const double* x, intp_t rows, intp_t cols,
+                                double* acc) noexcept nogil
+
+
+cdef inline void add_column_sums(const floating* x, intp_t rows, intp_t cols,
+                                 double* acc) noexcept nogil:
+    """acc[c] += the sum of column c of the row-major (rows, cols) x, row by
+    row in order (see _column_sums.h)."""
+    if floating is float:
+        add_column_sums_float(x, rows, cols, acc)
+    else:
+        add_column_sums_double(x, rows, cols, acc)
+
+
 cdef enum:
     REDUCE_BLOCK = 4096
     # Rows per share of a shared Winograd convolution's epilogue.
@@ -1085,7 +1102,7 @@ def conv2d_backward(
         dilation_h, dilation_w)
     cdef intp_t pixels = g.out_h * g.out_w, out_channels = g.out_channels
     cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t chunk, turn, start, stop, rows, i, o
+    cdef intp_t chunk, turn, start, stop, rows, o
     cdef const floating* y
     cdef floating* dz
     cdef double* bias_acc
@@ -1113,9 +1130,7 @@ def conv2d_backward(
             if not series_grad:
                 for o in range(out_channels):
                     bias_acc[o] = 0
-                for i in range(rows):
-                    for o in range(out_channels):
-                        bias_acc[o] += dz[i * out_channels + o]
+                add_column_sums(dz, rows, out_channels, bias_acc)
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
@@ -1295,7 +1310,7 @@ def conv2d_maxpool_backward(
     cdef intp_t pooled_positions = pooled_h * pooled_w
     cdef intp_t n_chunks = (n_samples + samples_per_chunk - 1) // samples_per_chunk
     cdef bint disjoint = pool_stride_h == pool_h and pool_stride_w == pool_w
-    cdef intp_t chunk, turn, start, stop, n, e, o, position
+    cdef intp_t chunk, turn, start, stop, n, e, o
     cdef floating* dz
     cdef floating* dz_sample
     cdef floating* delta
@@ -1328,9 +1343,7 @@ def conv2d_maxpool_backward(
                 # output there *is* the pooled value.
                 multiply_by_derivative(delta, &pooled[n, 0, 0, 0],
                                        pooled_positions * out_channels, activation)
-                for position in range(pooled_positions):
-                    for o in range(out_channels):
-                        bias_acc[o] += delta[position * out_channels + o]
+                add_column_sums(delta, pooled_positions, out_channels, bias_acc)
                 if disjoint:
                     unpool_image(delta, where, g.out_h, g.out_w, out_channels,
                                  pool_h, pool_w, pooled_h, pooled_w, dz_sample)
