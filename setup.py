@@ -28,6 +28,10 @@ from setuptools.command.build_ext import build_ext
 SHARED_UTILITY = "sklearn_cnn._kernels._cyutility"
 # Modules whose code runs once per call, never per value: optimised for size.
 SIZE_OPTIMISED = (SHARED_UTILITY, "sklearn_cnn._kernels._snapshot")
+# Modules built with -fno-math-errno: sqrt() then needs no errno fallback, so
+# gcc vectorises Adam's update (see _kernels/_adam_step.h).  errno is the
+# only thing the flag changes: every value is computed as before.
+NO_MATH_ERRNO = ("sklearn_cnn._kernels._optim",)
 KERNELS = ["_openmp", "_cpu", "_conv", "_pool", "_activations", "_dense", "_loss",
            "_optim", "_batchnorm", "_augment", "_snapshot"]
 # Built a second time with -mavx2 on x86-64 (see _kernels/__init__.py).
@@ -116,6 +120,8 @@ class BuildExtWithOpenMP(build_ext):
             ext.extra_link_args = []
             if no_contraction:
                 ext.extra_compile_args.append("-ffp-contract=off")
+            if ext.name in NO_MATH_ERRNO and self.compiler.compiler_type != "msvc":
+                ext.extra_compile_args.append("-fno-math-errno")
             if ext.name.endswith("_avx2"):
                 ext.extra_compile_args.append("-mavx2")
             if use_openmp:

@@ -8,9 +8,18 @@ moments).
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport sqrt
 
 from ._typedefs cimport intp_t
+
+cdef extern from "_adam_step.h":
+    void adam_step_float(float* param, const float* grad, float* first_moment,
+                         float* second_moment, intp_t start, intp_t stop, double step,
+                         double beta_1, double beta_2, double epsilon, double l2,
+                         double shrink) noexcept nogil
+    void adam_step_double(double* param, const double* grad, double* first_moment,
+                          double* second_moment, intp_t start, intp_t stop,
+                          double step, double beta_1, double beta_2, double epsilon,
+                          double l2, double shrink) noexcept nogil
 
 cdef enum:
     BLOCK = 4096
@@ -29,18 +38,24 @@ def adam_update(
 ):
     cdef intp_t n = param.shape[0]
     cdef intp_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef intp_t block, i
-    cdef double g, m, v
+    cdef intp_t block
+    if n == 0:
+        return
+    if grad.shape[0] != n or first_moment.shape[0] != n or second_moment.shape[0] != n:
+        raise ValueError("param, grad and the moments must have the same size")
     with nogil:
+        # The update of each value in float64 (see _adam_step.h).
         for block in prange(n_blocks, schedule="static", num_threads=n_threads):
-            for i in range(block * BLOCK, min((block + 1) * BLOCK, n)):
-                g = grad[i] + l2 * param[i]
-                m = beta_1 * first_moment[i] + (1 - beta_1) * g
-                v = beta_2 * second_moment[i] + (1 - beta_2) * g * g
-                first_moment[i] = <floating> m
-                second_moment[i] = <floating> v
-                param[i] = <floating> (param[i] - shrink * param[i]
-                                       - step * m / (sqrt(v) + epsilon))
+            if floating is float:
+                adam_step_float(&param[0], &grad[0], &first_moment[0],
+                                &second_moment[0], block * BLOCK,
+                                min((block + 1) * BLOCK, n), step, beta_1, beta_2,
+                                epsilon, l2, shrink)
+            else:
+                adam_step_double(&param[0], &grad[0], &first_moment[0],
+                                 &second_moment[0], block * BLOCK,
+                                 min((block + 1) * BLOCK, n), step, beta_1, beta_2,
+                                 epsilon, l2, shrink)
 
 
 def sgd_update(
