@@ -531,3 +531,48 @@ def test_a_fused_residual_sum_keeps_no_second_map():
     own.allocate(3, np.float64, 1, training=True, needs_input_grad=True)
     assert own.output is not own.layers[-1].output
     assert own.output.shape == (3, 5, 6, 4)
+
+
+@pytest.mark.parametrize("channels", [16, 32, 64, 128])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("with_addend", [False, True])
+def test_batchnorm_blocks_for_common_channel_counts_change_no_bit(
+        channels, activation, with_addend, rng):
+    """float32 blocks of 16, 32, 64 or 128 channels run loops compiled for
+    that count (_batchnorm_blocks.h): every value and statistic is bitwise
+    what the generic loops give, which a map with one more channel (an
+    independent column) takes."""
+    from sklearn_cnn._kernels import load
+
+    kernels = load("_batchnorm")
+    rows = 3 * 256 + 77   # several blocks and a partial one
+    results = []
+    for width in (channels, channels + 1):
+        x = (rng.standard_normal((rows, width)) * 2 + 0.5).astype(np.float32)
+        grad = rng.standard_normal((rows, width)).astype(np.float32)
+        addend = rng.standard_normal((rows, width)).astype(np.float32)
+        if results:  # the first columns as before
+            x[:, :channels], grad[:, :channels], addend[:, :channels] = results[0][:3]
+        scale = rng.uniform(0.5, 2, width).astype(np.float32)
+        shift = rng.standard_normal(width).astype(np.float32)
+        if results:
+            scale[:channels], shift[:channels] = results[0][3:5]
+        blocks = kernels.n_blocks(rows)
+        out, grad_input = np.empty_like(x), np.empty_like(x)
+        mean, var = np.empty(width), np.empty(width)
+        coefficients = np.empty(6 * width, np.float32)
+        grad_scale, grad_shift = np.empty_like(scale), np.empty_like(shift)
+        code = ACTIVATION_CODES[activation]
+        kernels.batchnorm_forward_train(
+            x, scale, shift, out, mean, var, np.empty((blocks, 2 * width)),
+            np.empty((blocks, 2 * width), np.float32), coefficients, EPS, code, 1,
+            addend if with_addend else None)
+        grad_output = grad.copy()
+        kernels.batchnorm_backward(
+            x, out, grad_output, scale, mean, var, grad_input, grad_scale, grad_shift,
+            np.empty((blocks, 2 * width), np.float32), coefficients, EPS, code, True, 1)
+        results.append((x, grad, addend, scale, shift, out, grad_input, grad_scale,
+                        grad_shift, mean, var))
+    specialised, generic = results
+    for a, b in zip(specialised[5:], generic[5:]):
+        np.testing.assert_array_equal(a, b[..., :channels])

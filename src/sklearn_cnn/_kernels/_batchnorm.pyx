@@ -37,6 +37,20 @@ from ._activations cimport activate, multiply_by_derivative
 from ._typedefs cimport intp_t, IDENTITY, RELU
 
 cdef extern from "_batchnorm_blocks.h":
+    void batchnorm_mean_and_squares_float(
+        const float* x, intp_t rows, intp_t channels, float* sums, double* mean,
+        double* squares) noexcept nogil
+    void batchnorm_mean_and_squares_double(
+        const double* x, intp_t rows, intp_t channels, double* sums, double* mean,
+        double* squares) noexcept nogil
+    void batchnorm_normalize_float(
+        const float* x, intp_t rows, intp_t channels, const float* centre,
+        const float* multiplier, const float* offset, const float* addend,
+        float* out) noexcept nogil
+    void batchnorm_normalize_double(
+        const double* x, intp_t rows, intp_t channels, const double* centre,
+        const double* multiplier, const double* offset, const double* addend,
+        double* out) noexcept nogil
     void batchnorm_gradient_sums_float(
         const float* x, const float* grad, intp_t rows, intp_t channels,
         const float* centre, const float* multiplier, const float* offset, int relu,
@@ -74,29 +88,13 @@ cdef inline void block_mean_and_squares(
     A first sweep gives a rough mean m; the second sums d = x - m and d²
     (small numbers, so accurate even where the mean is large next to the
     spread), and m's own rounding is taken out in float64:
-    mean = m + Σd / n, squares = Σd² - (Σd)² / n.
+    mean = m + Σd / n, squares = Σd² - (Σd)² / n.  (The loops are
+    ``_batchnorm_blocks.h``'s, specialised for few channels.)
     """
-    cdef intp_t r, c
-    cdef floating d
-    cdef floating* rough = sums
-    cdef floating* deviations = sums + n_channels
-    for c in range(n_channels):
-        rough[c] = 0
-    for r in range(n_rows):
-        for c in range(n_channels):
-            rough[c] += x[r * n_channels + c]
-    for c in range(n_channels):
-        rough[c] = rough[c] / n_rows
-        deviations[c] = 0
-        squares[c] = 0
-    for r in range(n_rows):
-        for c in range(n_channels):
-            d = x[r * n_channels + c] - rough[c]
-            deviations[c] += d
-            squares[c] += d * d
-    for c in range(n_channels):
-        mean[c] = rough[c] + <double> deviations[c] / n_rows
-        squares[c] = squares[c] - <double> deviations[c] * deviations[c] / n_rows
+    if floating is float:
+        batchnorm_mean_and_squares_float(x, n_rows, n_channels, sums, mean, squares)
+    else:
+        batchnorm_mean_and_squares_double(x, n_rows, n_channels, sums, mean, squares)
 
 
 cdef inline void multiply_add_activate(
@@ -110,21 +108,20 @@ cdef inline void multiply_add_activate(
     precision.  The addend (a residual block's shortcut) is added to the
     rounded normalised value, as a separate sum would."""
     cdef intp_t n_block = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
-    cdef intp_t block, r, c, start, stop, row
+    cdef intp_t block, start, stop
     for block in prange(n_block, schedule="static", num_threads=n_threads):
         start = block * ROWS_PER_BLOCK
         stop = min(start + ROWS_PER_BLOCK, n_rows)
-        if addend == NULL:
-            for r in range(start, stop):
-                row = r * n_channels
-                for c in range(n_channels):
-                    out[row + c] = (x[row + c] - centre[c]) * multiplier[c] + offset[c]
+        if floating is float:
+            batchnorm_normalize_float(
+                x + start * n_channels, stop - start, n_channels, centre, multiplier,
+                offset, addend + start * n_channels if addend != NULL else NULL,
+                out + start * n_channels)
         else:
-            for r in range(start, stop):
-                row = r * n_channels
-                for c in range(n_channels):
-                    out[row + c] = (((x[row + c] - centre[c]) * multiplier[c] + offset[c])
-                                    + addend[row + c])
+            batchnorm_normalize_double(
+                x + start * n_channels, stop - start, n_channels, centre, multiplier,
+                offset, addend + start * n_channels if addend != NULL else NULL,
+                out + start * n_channels)
         if activation != IDENTITY:
             activate_block(out + start * n_channels, (stop - start) * n_channels,
                            activation)
