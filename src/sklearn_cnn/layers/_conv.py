@@ -339,6 +339,7 @@ class ConvLayer(Layer):
         self.training = training
         self.needs_input_grad = training and needs_input_grad
         self.prepared = None
+        self._calls = {}
         out_h, out_w, _ = self.conv_shape
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
         if self.winograd_series:
@@ -448,6 +449,7 @@ class ConvLayer(Layer):
         transformed = (self._transformed_weights(multiplier, n_threads)
                        if self.winograd_active else None)
         self.prepared = (multiplier, bias, nonnegative, transformed)
+        self._calls = {}
 
     def prepare_inputs(self):
         if self.training:
@@ -468,7 +470,28 @@ class ConvLayer(Layer):
         ``activation(conv(x) + addend)`` instead: a residual block's sum and
         activation fused into its last convolution."""
         self.input = x
-        n = x.shape[0]
+        key = (x.shape[0], n_threads, addend is not None, activation)
+        if self.prepared is None:
+            call = self._kernel_call(*key)
+        else:
+            # Prepared for prediction: the kernel's arguments other than x
+            # and the addend depend on this key only, so they are worked out
+            # once (about 2 us of Python per call, 9 convolutions per resnet2d
+            # image); prepare() and allocate() forget them.
+            call = self._calls.get(key)
+            if call is None:
+                call = self._calls[key] = self._kernel_call(*key)
+        kernel, arguments, out = call
+        if kernel is _conv.conv2d_forward:
+            kernel(x, *arguments, addend)
+        else:
+            kernel(x, *arguments)
+        return out
+
+    def _kernel_call(self, n, n_threads, with_addend, activation):
+        """``(kernel, arguments, out)`` for a forward of ``n`` samples: the
+        kernel takes x, then the arguments (then the addend, for
+        conv2d_forward)."""
         out = self.output[:n]
         chunk = balanced_chunk(n, self.samples_per_chunk)
         if self.prepared is not None:
@@ -497,12 +520,12 @@ class ConvLayer(Layer):
                                 else self._transformed_weights(multiplier, n_threads))
             multiplier = None  # in the transformed weights
         if self.pool:
-            if addend is not None:
+            if with_addend:
                 raise ValueError("a convolution fused with pooling takes no addend")
             pool = self.pool
             rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0
-            _conv.conv2d_maxpool_forward(
-                x, self.weights_2d, bias, out,
+            return _conv.conv2d_maxpool_forward, (
+                self.weights_2d, bias, out,
                 self.argmax[:n] if self.training else None,
                 self.cols, self.conv_buffer,
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
@@ -511,21 +534,19 @@ class ConvLayer(Layer):
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 chunk, rows_per_block, self.activation_code,
                 n_threads, multiplier, winograd_weights, pool_first,
-            )
-            return out
+            ), out
         # Blocks of columns, for maps of one row (series).
         out_h, out_w, _ = self.conv_shape
         rows_per_block = -(-out_h // ROW_BLOCKS) if few and out_h > 1 else 0
         columns_per_block = (max(-(-out_w // ROW_BLOCKS), MIN_BLOCK_COLUMNS)
                              if few and out_h == 1 else 0)
-        _conv.conv2d_forward(
-            x, self.weights_2d, bias, out, self.cols,
+        return _conv.conv2d_forward, (
+            self.weights_2d, bias, out, self.cols,
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
-            chunk, self.activation_code if addend is None else activation, n_threads,
-            multiplier, rows_per_block, columns_per_block, winograd_weights, addend,
-        )
-        return out
+            chunk, activation if with_addend else self.activation_code, n_threads,
+            multiplier, rows_per_block, columns_per_block, winograd_weights,
+        ), out
 
     def export_onnx(self, graph, x, input_shape):
         # Conv weights are (filters, channels, kh, kw) in ONNX; the folded
