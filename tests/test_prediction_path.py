@@ -323,6 +323,34 @@ def test_prediction_sees_weights_changed_between_calls(monkeypatch, n_samples):
                                   _fresh_prediction(model, X))
 
 
+@pytest.mark.parametrize("n_samples", [1, 1000])
+def test_kept_kernel_arguments_follow_a_changed_sign(n_samples):
+    """A prepared convolution keeps its kernel's arguments between calls,
+    among them whether its max-pool may run before a folded
+    BatchNormalization's multiplier (only if none is negative).  A scale
+    turned negative in place must be seen: the arguments are worked out
+    again with the folded values."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn import BatchNormalization
+
+    X, y = load_digits(return_X_y=True)
+    # Folded into the convolution, with the max-pool fused.
+    model = CNNClassifier((8,), conv_layers=(Conv2D(8, activation="identity"),
+                                             BatchNormalization(), MaxPool2D()),
+                          max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[:200], y[:200])
+    X = X[:n_samples]
+    before = model.predict_proba(X)
+    scale = next(v for k, v in model.parameters_.items() if k.endswith("scale"))
+    scale *= -1
+    changed = model.predict_proba(X)
+    assert not np.allclose(before, changed)
+    np.testing.assert_array_equal(changed, _fresh_prediction(model, X))
+
+
 def test_a_prepare_cut_short_is_not_trusted(monkeypatch):
     """If preparing stops half way (an error, an interrupt), the next call
     does not use the half-prepared layers (the failed call's network is not
