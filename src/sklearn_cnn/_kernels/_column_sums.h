@@ -14,10 +14,13 @@
 
 #include <stddef.h>
 
+#include "_winograd.h" /* SKLEARN_CNN_OUT_OF_LINE: one copy per module, not
+                          one per call site (the wheel's 1 MB) */
+
 /* acc[c0 .. c0 + WIDTH) += the columns' sums, in registers. */
 #define SKLEARN_CNN_DEFINE_COLUMN_BLOCK_SUMS(NAME, TYPE, WIDTH)                 \
-    static inline void NAME(const TYPE *restrict x, ptrdiff_t rows,             \
-                            ptrdiff_t cols, double *restrict acc) {             \
+    SKLEARN_CNN_OUT_OF_LINE void NAME(const TYPE *restrict x, ptrdiff_t rows,   \
+                                      ptrdiff_t cols, double *restrict acc) {   \
         double block[WIDTH];                                                    \
         for (int k = 0; k < WIDTH; ++k)                                         \
             block[k] = acc[k];                                                  \
@@ -35,8 +38,8 @@
 #define SKLEARN_CNN_DEFINE_ADD_COLUMN_SUMS(NAME, TYPE)                          \
     SKLEARN_CNN_DEFINE_COLUMN_BLOCK_SUMS(NAME##_32, TYPE, 32)                   \
     SKLEARN_CNN_DEFINE_COLUMN_BLOCK_SUMS(NAME##_16, TYPE, 16)                   \
-    static inline void NAME(const TYPE *restrict x, ptrdiff_t rows,             \
-                            ptrdiff_t cols, double *restrict acc) {             \
+    SKLEARN_CNN_OUT_OF_LINE void NAME(const TYPE *restrict x, ptrdiff_t rows,   \
+                                      ptrdiff_t cols, double *restrict acc) {   \
         ptrdiff_t c0 = 0;                                                       \
         for (; c0 + 32 <= cols; c0 += 32)                                       \
             NAME##_32(x + c0, rows, cols, acc + c0);                            \
