@@ -539,9 +539,9 @@ def test_a_fused_residual_sum_keeps_no_second_map():
 def test_batchnorm_blocks_for_common_channel_counts_change_no_bit(
         channels, activation, with_addend, rng):
     """float32 blocks of 16, 32, 64 or 128 channels run loops compiled for
-    that count (_batchnorm_blocks.h): every value and statistic is bitwise
-    what the generic loops give, which a map with one more channel (an
-    independent column) takes."""
+    that count (_batchnorm_blocks.h, in the AVX2 build that CPUs with AVX2
+    load): every value and statistic is bitwise what the generic loops give,
+    which a map with one more channel (an independent column) takes."""
     from sklearn_cnn._kernels import load
 
     kernels = load("_batchnorm")
