@@ -49,27 +49,34 @@ def test_baseline_can_be_forced_by_the_environment():
     assert names == ["sklearn_cnn._kernels._conv", "sklearn_cnn._kernels._batchnorm"]
 
 
-def fitted_parameters(monkeypatch, modules):
-    """Train a small network with BatchNorm, Winograd (8 -> 16 channels, F(4x4)
-    in training) and pooling on ``modules``' builds; its parameters and the
-    probabilities its predict (Winograd F(2x2)) gives."""
+def fitted_parameters(monkeypatch, modules, dtype):
+    """Train a small network with BatchNorm, Winograd (F(4x4) in training)
+    and pooling on ``modules``' builds; its parameters and the probabilities
+    its predict (Winograd F(2x2)) gives.  Its 16, 32, 64 and 128 channels
+    take, in float32, the AVX2 build's loops compiled for those counts
+    (_winograd4.h, _batchnorm_blocks.h)."""
     monkeypatch.setattr(conv_layer, "_conv", modules["_conv"])
     monkeypatch.setattr(batchnorm_layer, "_batchnorm", modules["_batchnorm"])
     X, y = load_digits(return_X_y=True)
     layers = (Conv2D(8, 3, padding="same", activation="identity"), BatchNormalization(),
               Conv2D(16, 3, padding="same", activation="identity"), BatchNormalization(),
-              MaxPool2D(2))
-    clf = CNNClassifier((16,), conv_layers=layers, image_shape=(8, 8), max_iter=3,
-                        batch_size=64, random_state=0).fit(X[:600], y[:600])
-    return clf.parameters_, clf.predict_proba(X[600:800])
+              Conv2D(16, 3, padding="same", activation="identity"), BatchNormalization(),
+              Conv2D(32, 3, padding="same", activation="identity"), BatchNormalization(),
+              Conv2D(32, 3, padding="same", activation="identity"), BatchNormalization(),
+              MaxPool2D(2), Conv2D(64, 1), BatchNormalization(), Conv2D(128, 1),
+              BatchNormalization())
+    clf = CNNClassifier((16,), conv_layers=layers, image_shape=(8, 8), max_iter=2,
+                        batch_size=64, random_state=0).fit(X[:600].astype(dtype), y[:600])
+    return clf.parameters_, clf.predict_proba(X[600:800].astype(dtype))
 
 
-def test_avx2_and_baseline_builds_agree_bit_for_bit(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_avx2_and_baseline_builds_agree_bit_for_bit(monkeypatch, dtype):
     avx2 = avx2_modules_or_skip()
     baseline = {name: importlib.import_module(f"sklearn_cnn._kernels.{name}")
                 for name in _kernels.AVX2_KERNELS}
-    params, proba = fitted_parameters(monkeypatch, baseline)
-    params_avx2, proba_avx2 = fitted_parameters(monkeypatch, avx2)
+    params, proba = fitted_parameters(monkeypatch, baseline, dtype)
+    params_avx2, proba_avx2 = fitted_parameters(monkeypatch, avx2, dtype)
     assert params.keys() == params_avx2.keys()
     for name in params:
         np.testing.assert_array_equal(params_avx2[name], params[name], err_msg=name)

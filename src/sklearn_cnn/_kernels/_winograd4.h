@@ -27,6 +27,12 @@
 
 #include "_winograd.h"
 
+#if defined(__GNUC__)
+#define SKLEARN_CNN_TILE_BODY static inline __attribute__((always_inline))
+#else
+#define SKLEARN_CNN_TILE_BODY static inline
+#endif
+
 #define SKLEARN_CNN_DEFINE_WINOGRAD4(SUFFIX, TYPE)                               \
     /* out[k * stride + c] = (B^T x)[k] for the six rows x0..x5 of n values. */ \
     static inline void winograd4_bt_##SUFFIX(                                    \
@@ -86,7 +92,7 @@
                                                                                  \
     /* v = B^T d B: d[6 * i + j] holds the cin channels of tile position       \
      * (i, j), or zeros; v is (36, cin); tmp (36, cin) scratch. */              \
-    SKLEARN_CNN_OUT_OF_LINE void winograd4_input_tile_##SUFFIX(                  \
+    SKLEARN_CNN_TILE_BODY void input_tile_body_##SUFFIX(                         \
             const TYPE *const *d, ptrdiff_t cin, TYPE *restrict v,               \
             TYPE *restrict tmp) {                                                \
         /* Rows: tmp[6 i + l] = (d[i] B)[l]. */                                  \
@@ -105,7 +111,7 @@
                                                                                  \
     /* The 4x4 outputs A^T m A of one tile, m (36, cout), into the rows        \
      * y[4 * i + j]; tmp (24, cout) scratch. */                                 \
-    SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_##SUFFIX(                 \
+    SKLEARN_CNN_TILE_BODY void output_tile_body_##SUFFIX(                        \
             const TYPE *restrict m, ptrdiff_t cout, TYPE *const *y,              \
             TYPE *restrict tmp) {                                                \
         /* Columns: tmp[6 k + l] = (A^T m[., l])[k]. */                          \
@@ -129,7 +135,7 @@
                                                                                  \
     /* dm = A dy A^T: the 6x6 image of a tile's 4x4 output gradient, dy[4 i +  \
      * j] (zeros outside the map); dm (36, cout); tmp (24, cout) scratch. */   \
-    SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_##SUFFIX(            \
+    SKLEARN_CNN_TILE_BODY void grad_output_tile_body_##SUFFIX(                   \
             const TYPE *const *dy, ptrdiff_t cout, TYPE *restrict dm,            \
             TYPE *restrict tmp) {                                                \
         /* Columns: tmp[4 i + j] = (A dy[., j])[i]. */                           \
@@ -222,5 +228,79 @@
 
 SKLEARN_CNN_DEFINE_WINOGRAD4(float, float)
 SKLEARN_CNN_DEFINE_WINOGRAD4(double, double)
+
+/* The tile transforms _winograd.pxd calls.  In the AVX2 build, float32 tiles
+ * of 16 or 32 channels run the bodies compiled with the count as a
+ * constant, each in its own function: rows of two or four vectors, which the
+ * generic loops spent more on loop overhead than on arithmetic.  resnet2d's
+ * 16 -> 16-channel layer at 28x28, batch 128, training, 1 thread: forward
+ * 3.08-3.64 -> 2.47-2.79 ms, backward 5.97-6.56 -> 4.79-5.38 ms; 32 -> 32 at
+ * 14x14, backward 3.34-3.58 -> 2.85-3.23 ms; 64 channels gained nothing
+ * (generic).  The same operations in the same order: the same bits.  Other
+ * counts, float64 and the baseline build run the generic bodies. */
+#define SKLEARN_CNN_DEFINE_WINOGRAD4_FIXED(SUFFIX, TYPE, COUNT)                  \
+    SKLEARN_CNN_OUT_OF_LINE void input_tile_##COUNT##_##SUFFIX(                  \
+            const TYPE *const *d, TYPE *restrict v, TYPE *restrict tmp) {        \
+        input_tile_body_##SUFFIX(d, COUNT, v, tmp);                              \
+    }                                                                            \
+    SKLEARN_CNN_OUT_OF_LINE void output_tile_##COUNT##_##SUFFIX(                 \
+            const TYPE *restrict m, TYPE *const *y, TYPE *restrict tmp) {        \
+        output_tile_body_##SUFFIX(m, COUNT, y, tmp);                             \
+    }                                                                            \
+    SKLEARN_CNN_OUT_OF_LINE void grad_output_tile_##COUNT##_##SUFFIX(            \
+            const TYPE *const *dy, TYPE *restrict dm, TYPE *restrict tmp) {      \
+        grad_output_tile_body_##SUFFIX(dy, COUNT, dm, tmp);                      \
+    }
+
+#if defined(__AVX2__)
+SKLEARN_CNN_DEFINE_WINOGRAD4_FIXED(float, float, 16)
+SKLEARN_CNN_DEFINE_WINOGRAD4_FIXED(float, float, 32)
+/* NAME_COUNT_float(ARGS) for the specialised counts, else GENERIC. */
+#define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...)                       \
+    switch (CHANNELS) {                                                          \
+        case 16: NAME##_16_float(__VA_ARGS__); break;                            \
+        case 32: NAME##_32_float(__VA_ARGS__); break;                            \
+        default: GENERIC;                                                        \
+    }
+#else
+#define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...) { GENERIC; }
+#endif
+
+SKLEARN_CNN_OUT_OF_LINE void winograd4_input_tile_float(
+        const float *const *d, ptrdiff_t cin, float *restrict v, float *restrict tmp) {
+    SKLEARN_CNN_BY_COUNT(cin, input_tile, input_tile_body_float(d, cin, v, tmp),
+                         d, v, tmp)
+}
+
+SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_float(
+        const float *restrict m, ptrdiff_t cout, float *const *y, float *restrict tmp) {
+    SKLEARN_CNN_BY_COUNT(cout, output_tile, output_tile_body_float(m, cout, y, tmp),
+                         m, y, tmp)
+}
+
+SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_float(
+        const float *const *dy, ptrdiff_t cout, float *restrict dm,
+        float *restrict tmp) {
+    SKLEARN_CNN_BY_COUNT(cout, grad_output_tile,
+                         grad_output_tile_body_float(dy, cout, dm, tmp), dy, dm, tmp)
+}
+
+SKLEARN_CNN_OUT_OF_LINE void winograd4_input_tile_double(
+        const double *const *d, ptrdiff_t cin, double *restrict v,
+        double *restrict tmp) {
+    input_tile_body_double(d, cin, v, tmp);
+}
+
+SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_double(
+        const double *restrict m, ptrdiff_t cout, double *const *y,
+        double *restrict tmp) {
+    output_tile_body_double(m, cout, y, tmp);
+}
+
+SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_double(
+        const double *const *dy, ptrdiff_t cout, double *restrict dm,
+        double *restrict tmp) {
+    grad_output_tile_body_double(dy, cout, dm, tmp);
+}
 
 #endif
