@@ -46,15 +46,6 @@
 #define SKLEARN_CNN_OUT_OF_LINE static
 #endif
 
-/* A tile transform's body, written once for any channel count and compiled
- * into each function that calls it, some with a constant count (see the
- * tile functions' dispatch below and in _winograd4.h). */
-#if defined(__GNUC__)
-#define SKLEARN_CNN_TILE_BODY static inline __attribute__((always_inline))
-#else
-#define SKLEARN_CNN_TILE_BODY static inline
-#endif
-
 #define SKLEARN_CNN_DEFINE_WINOGRAD(SUFFIX, TYPE)                                \
     /* Planes [0, planes) of transformed weights u, rows of input channels    \
      * [c0, c1), times scale[o]: a folded BatchNormalization's multiplier,     \
@@ -114,7 +105,7 @@
     /* v = B^T d B; d[4 * i + j] holds the cin channels of tile position         \
      * (i, j), or zeros where the position is padding.  The 16 rows are read    \
      * through restrict locals: through d[k] itself gcc does not vectorise. */  \
-    SKLEARN_CNN_TILE_BODY void input_tile2_body_##SUFFIX(                        \
+    SKLEARN_CNN_OUT_OF_LINE void winograd_input_tile_##SUFFIX(                  \
             const TYPE *const *d, ptrdiff_t cin, TYPE *restrict v) {             \
         const TYPE *restrict d00 = d[0], *restrict d01 = d[1];                   \
         const TYPE *restrict d02 = d[2], *restrict d03 = d[3];                   \
@@ -148,7 +139,7 @@
     }                                                                            \
                                                                                  \
     /* The 2x2 outputs A^T m A of one tile: y00, y01 (first row), y10, y11. */   \
-    SKLEARN_CNN_TILE_BODY void output_tile2_body_##SUFFIX(                       \
+    SKLEARN_CNN_OUT_OF_LINE void winograd_output_tile_##SUFFIX(                 \
             const TYPE *restrict m, ptrdiff_t cout, TYPE *restrict y00,          \
             TYPE *restrict y01, TYPE *restrict y10, TYPE *restrict y11) {        \
         SKLEARN_CNN_IVDEP                                                        \
@@ -240,59 +231,6 @@
 
 SKLEARN_CNN_DEFINE_WINOGRAD(float, float)
 SKLEARN_CNN_DEFINE_WINOGRAD(double, double)
-
-/* The F(2x2) tile transforms _winograd.pxd calls (prediction).  In the AVX2
- * build, float32 tiles of 16 or 32 channels run the bodies compiled with the
- * count as a constant, each in its own function (as _winograd4.h's); the
- * same operations in the same order: the same bits.  Other counts, float64
- * and the baseline build run the generic bodies. */
-#if defined(__AVX2__)
-#define SKLEARN_CNN_DEFINE_WINOGRAD2_FIXED(COUNT)                                \
-    SKLEARN_CNN_OUT_OF_LINE void input_tile2_##COUNT##_float(                    \
-            const float *const *d, float *restrict v) {                          \
-        input_tile2_body_float(d, COUNT, v);                                     \
-    }                                                                            \
-    SKLEARN_CNN_OUT_OF_LINE void output_tile2_##COUNT##_float(                   \
-            const float *restrict m, float *restrict y00, float *restrict y01,   \
-            float *restrict y10, float *restrict y11) {                          \
-        output_tile2_body_float(m, COUNT, y00, y01, y10, y11);                   \
-    }
-SKLEARN_CNN_DEFINE_WINOGRAD2_FIXED(16)
-SKLEARN_CNN_DEFINE_WINOGRAD2_FIXED(32)
-/* NAME_COUNT_float(ARGS) for the specialised counts, else GENERIC. */
-#define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...)                       \
-    switch (CHANNELS) {                                                          \
-        case 16: NAME##_16_float(__VA_ARGS__); break;                            \
-        case 32: NAME##_32_float(__VA_ARGS__); break;                            \
-        default: GENERIC;                                                        \
-    }
-#else
-#define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...) { GENERIC; }
-#endif
-
-SKLEARN_CNN_OUT_OF_LINE void winograd_input_tile_float(
-        const float *const *d, ptrdiff_t cin, float *restrict v) {
-    SKLEARN_CNN_BY_COUNT(cin, input_tile2, input_tile2_body_float(d, cin, v), d, v)
-}
-
-SKLEARN_CNN_OUT_OF_LINE void winograd_output_tile_float(
-        const float *restrict m, ptrdiff_t cout, float *restrict y00,
-        float *restrict y01, float *restrict y10, float *restrict y11) {
-    SKLEARN_CNN_BY_COUNT(cout, output_tile2,
-                         output_tile2_body_float(m, cout, y00, y01, y10, y11),
-                         m, y00, y01, y10, y11)
-}
-
-SKLEARN_CNN_OUT_OF_LINE void winograd_input_tile_double(
-        const double *const *d, ptrdiff_t cin, double *restrict v) {
-    input_tile2_body_double(d, cin, v);
-}
-
-SKLEARN_CNN_OUT_OF_LINE void winograd_output_tile_double(
-        const double *restrict m, ptrdiff_t cout, double *restrict y00,
-        double *restrict y01, double *restrict y10, double *restrict y11) {
-    output_tile2_body_double(m, cout, y00, y01, y10, y11);
-}
 SKLEARN_CNN_DEFINE_WINOGRAD_GRAD(float, float)
 SKLEARN_CNN_DEFINE_WINOGRAD_GRAD(double, double)
 

@@ -27,6 +27,12 @@
 
 #include "_winograd.h"
 
+#if defined(__GNUC__)
+#define SKLEARN_CNN_TILE_BODY static inline __attribute__((always_inline))
+#else
+#define SKLEARN_CNN_TILE_BODY static inline
+#endif
+
 #define SKLEARN_CNN_DEFINE_WINOGRAD4(SUFFIX, TYPE)                               \
     /* out[k * stride + c] = (B^T x)[k] for the six rows x0..x5 of n values. */ \
     static inline void winograd4_bt_##SUFFIX(                                    \
@@ -250,32 +256,32 @@ SKLEARN_CNN_DEFINE_WINOGRAD4(double, double)
 SKLEARN_CNN_DEFINE_WINOGRAD4_FIXED(float, float, 16)
 SKLEARN_CNN_DEFINE_WINOGRAD4_FIXED(float, float, 32)
 /* NAME_COUNT_float(ARGS) for the specialised counts, else GENERIC. */
-#define SKLEARN_CNN_BY_COUNT4(CHANNELS, NAME, GENERIC, ...)                       \
+#define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...)                       \
     switch (CHANNELS) {                                                          \
         case 16: NAME##_16_float(__VA_ARGS__); break;                            \
         case 32: NAME##_32_float(__VA_ARGS__); break;                            \
         default: GENERIC;                                                        \
     }
 #else
-#define SKLEARN_CNN_BY_COUNT4(CHANNELS, NAME, GENERIC, ...) { GENERIC; }
+#define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...) { GENERIC; }
 #endif
 
 SKLEARN_CNN_OUT_OF_LINE void winograd4_input_tile_float(
         const float *const *d, ptrdiff_t cin, float *restrict v, float *restrict tmp) {
-    SKLEARN_CNN_BY_COUNT4(cin, input_tile, input_tile_body_float(d, cin, v, tmp),
+    SKLEARN_CNN_BY_COUNT(cin, input_tile, input_tile_body_float(d, cin, v, tmp),
                          d, v, tmp)
 }
 
 SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_float(
         const float *restrict m, ptrdiff_t cout, float *const *y, float *restrict tmp) {
-    SKLEARN_CNN_BY_COUNT4(cout, output_tile, output_tile_body_float(m, cout, y, tmp),
+    SKLEARN_CNN_BY_COUNT(cout, output_tile, output_tile_body_float(m, cout, y, tmp),
                          m, y, tmp)
 }
 
 SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_float(
         const float *const *dy, ptrdiff_t cout, float *restrict dm,
         float *restrict tmp) {
-    SKLEARN_CNN_BY_COUNT4(cout, grad_output_tile,
+    SKLEARN_CNN_BY_COUNT(cout, grad_output_tile,
                          grad_output_tile_body_float(dy, cout, dm, tmp), dy, dm, tmp)
 }
 
