@@ -21,9 +21,9 @@
  * (models kept for precision, not speed), run it with the count as given.
  * (AVX2 build only.)  1.6M float32 values, 1 thread, ms forward / backward,
  * before -> after:
- * 16 channels 0.86-0.97 / 0.73-0.76 -> 0.50-0.54 / 0.49-0.53; 32 channels
- * 0.63-0.72 / 0.53-0.68 -> 0.37-0.39 / 0.37; 64 channels 0.51-0.55 /
- * 0.50-0.54 -> 0.40 / 0.37-0.38; 128 channels 0.46-0.53 forward -> 0.39-0.41
+ * 16 channels 0.86-0.97 / 0.73-0.78 -> 0.50-0.54 / 0.49-0.53; 32 channels
+ * 0.63-0.72 / 0.53-0.68 -> 0.37-0.39 / 0.37; 64 channels 0.51-0.60 /
+ * 0.47-0.54 -> 0.40 / 0.37-0.38; 128 channels 0.46-0.53 forward -> 0.39-0.41
  * (256 channels gained nothing: generic).  The same operations on every
  * value in the same order: the same bits.
  *
@@ -228,6 +228,33 @@ SKLEARN_CNN_DEFINE_BATCHNORM_FIXED(float, float, 128)
 #define SKLEARN_CNN_BY_CHANNELS(CHANNELS, CALL, GENERIC) { GENERIC; }
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define SKLEARN_CNN_ANY_COUNT static __attribute__((noinline, noclone))
+#else
+#define SKLEARN_CNN_ANY_COUNT SKLEARN_CNN_OUT_OF_LINE
+#endif
+
+/* The backward bodies for a channel count gcc may not know: 16 channels
+ * without ReLU run them, because gcc 12 compiled the 16-channel constant
+ * version of that path into shuffles across rows (1.33 ms backward on 1.6M
+ * values instead of 0.59).  noclone: else gcc's constant propagation clones
+ * the function for the 16 it is called with. */
+SKLEARN_CNN_ANY_COUNT void gradient_sums_any_float(
+        const float *x, const float *grad, ptrdiff_t rows, ptrdiff_t channels,
+        const float *centre, const float *multiplier, const float *offset, int relu,
+        float *sum_dy, float *sum_dy_centred) {
+    gradient_sums_body_float(x, grad, rows, channels, centre, multiplier, offset, relu,
+                             sum_dy, sum_dy_centred);
+}
+
+SKLEARN_CNN_ANY_COUNT void input_gradient_any_float(
+        const float *x, const float *grad, ptrdiff_t rows, ptrdiff_t channels,
+        const float *centre, const float *multiplier, const float *offset, int relu,
+        const float *coefficients, float *grad_input) {
+    input_gradient_body_float(x, grad, rows, channels, centre, multiplier, offset,
+                              relu, coefficients, grad_input);
+}
+
 /* The functions _batchnorm.pyx calls: float32 by channel count, float64
  * (models kept for precision, not speed) always generic. */
 static void batchnorm_gradient_sums_float(
@@ -236,7 +263,12 @@ static void batchnorm_gradient_sums_float(
         float *sum_dy, float *sum_dy_centred) {
 #define SKLEARN_CNN_CALL(COUNT) gradient_sums_##COUNT##_float(                  \
         x, grad, rows, centre, multiplier, offset, relu, sum_dy, sum_dy_centred)
-    SKLEARN_CNN_BY_CHANNELS(channels, SKLEARN_CNN_CALL, gradient_sums_body_float(
+    if (channels == 16 && !relu) {
+        gradient_sums_any_float(x, grad, rows, channels, centre, multiplier, offset,
+                                relu, sum_dy, sum_dy_centred);
+        return;
+    }
+    SKLEARN_CNN_BY_CHANNELS(channels, SKLEARN_CNN_CALL, gradient_sums_any_float(
         x, grad, rows, channels, centre, multiplier, offset, relu, sum_dy,
         sum_dy_centred))
 #undef SKLEARN_CNN_CALL
@@ -248,7 +280,12 @@ static void batchnorm_input_gradient_float(
         const float *coefficients, float *grad_input) {
 #define SKLEARN_CNN_CALL(COUNT) input_gradient_##COUNT##_float(                 \
         x, grad, rows, centre, multiplier, offset, relu, coefficients, grad_input)
-    SKLEARN_CNN_BY_CHANNELS(channels, SKLEARN_CNN_CALL, input_gradient_body_float(
+    if (channels == 16 && !relu) {
+        input_gradient_any_float(x, grad, rows, channels, centre, multiplier, offset,
+                                 relu, coefficients, grad_input);
+        return;
+    }
+    SKLEARN_CNN_BY_CHANNELS(channels, SKLEARN_CNN_CALL, input_gradient_any_float(
         x, grad, rows, channels, centre, multiplier, offset, relu, coefficients,
         grad_input))
 #undef SKLEARN_CNN_CALL
