@@ -319,6 +319,9 @@ class ConvLayer(Layer):
         self.weights_2d = self.weights.reshape(self.taps, self.filters)
         # Where _epilogue writes the folded multiplier and bias.
         self.folded = (np.empty_like(self.bias), np.empty_like(self.bias))
+        # Nothing prepared or kept refers to the arrays bound before.
+        self.prepared = None
+        self._calls = {}
 
     def _epilogue(self):
         """``(multiplier, bias, nonnegative)`` per output channel: the folded
@@ -481,17 +484,17 @@ class ConvLayer(Layer):
             call = self._calls.get(key)
             if call is None:
                 call = self._calls[key] = self._kernel_call(*key)
-        kernel, arguments, out = call
-        if kernel is _conv.conv2d_forward:
+        kernel, arguments, out, takes_addend = call
+        if takes_addend:
             kernel(x, *arguments, addend)
         else:
             kernel(x, *arguments)
         return out
 
     def _kernel_call(self, n, n_threads, with_addend, activation):
-        """``(kernel, arguments, out)`` for a forward of ``n`` samples: the
-        kernel takes x, then the arguments (then the addend, for
-        conv2d_forward)."""
+        """``(kernel, arguments, out, takes_addend)`` for a forward of ``n``
+        samples: the kernel takes x, then the arguments (then the addend, if
+        it takes one)."""
         out = self.output[:n]
         chunk = balanced_chunk(n, self.samples_per_chunk)
         if self.prepared is not None:
@@ -534,7 +537,7 @@ class ConvLayer(Layer):
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 chunk, rows_per_block, self.activation_code,
                 n_threads, multiplier, winograd_weights, pool_first,
-            ), out
+            ), out, False
         # Blocks of columns, for maps of one row (series).
         out_h, out_w, _ = self.conv_shape
         rows_per_block = -(-out_h // ROW_BLOCKS) if few and out_h > 1 else 0
@@ -546,7 +549,7 @@ class ConvLayer(Layer):
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
             chunk, activation if with_addend else self.activation_code, n_threads,
             multiplier, rows_per_block, columns_per_block, winograd_weights,
-        ), out
+        ), out, True
 
     def export_onnx(self, graph, x, input_shape):
         # Conv weights are (filters, channels, kh, kw) in ONNX; the folded
