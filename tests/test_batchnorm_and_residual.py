@@ -536,8 +536,9 @@ def test_a_fused_residual_sum_keeps_no_second_map():
 @pytest.mark.parametrize("channels", [16, 32, 64, 128])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("with_addend", [False, True])
+@pytest.mark.parametrize("rows", [1, 256, 3 * 256 + 77])   # one row, one block, several
 def test_batchnorm_blocks_for_common_channel_counts_change_no_bit(
-        channels, activation, with_addend, rng):
+        channels, activation, with_addend, rows, rng):
     """float32 blocks of 16, 32, 64 or 128 channels run loops compiled for
     that count (_batchnorm_blocks.h, in the AVX2 build that CPUs with AVX2
     load): every value and statistic is bitwise what the generic loops give,
@@ -545,7 +546,6 @@ def test_batchnorm_blocks_for_common_channel_counts_change_no_bit(
     from sklearn_cnn._kernels import load
 
     kernels = load("_batchnorm")
-    rows = 3 * 256 + 77   # several blocks and a partial one
     results = []
     for width in (channels, channels + 1):
         x = (rng.standard_normal((rows, width)) * 2 + 0.5).astype(np.float32)
