@@ -35,13 +35,7 @@
 
 #include <stddef.h>
 
-#include "_winograd.h" /* SKLEARN_CNN_IVDEP */
-
-#if defined(__GNUC__)
-#define SKLEARN_CNN_ALWAYS_INLINE static inline __attribute__((always_inline))
-#else
-#define SKLEARN_CNN_ALWAYS_INLINE static inline
-#endif
+#include "_winograd.h" /* SKLEARN_CNN_IVDEP, SKLEARN_CNN_ALWAYS_INLINE */
 
 #define SKLEARN_CNN_DEFINE_BATCHNORM_BLOCKS(SUFFIX, TYPE)                        \
     /* dy at one value: grad where the recomputed pre-activation              \
@@ -234,11 +228,11 @@ SKLEARN_CNN_DEFINE_BATCHNORM_FIXED(float, float, 128)
 #define SKLEARN_CNN_ANY_COUNT SKLEARN_CNN_OUT_OF_LINE
 #endif
 
-/* The backward bodies for a channel count gcc may not know: 16 channels
- * without ReLU run them, because gcc 12 compiled the 16-channel constant
- * version of that path into shuffles across rows (1.33 ms backward on 1.6M
- * values instead of 0.59).  noclone: else gcc's constant propagation clones
- * the function for the 16 it is called with. */
+/* The backward bodies for a channel count gcc may not know: other counts,
+ * and 16 channels without ReLU, because gcc 12 compiled the 16-channel
+ * constant version of that path into shuffles across rows (1.33 ms backward
+ * on 1.6M values instead of 0.59).  noclone: else gcc's constant propagation
+ * clones the function for the 16 it is called with. */
 SKLEARN_CNN_ANY_COUNT void gradient_sums_any_float(
         const float *x, const float *grad, ptrdiff_t rows, ptrdiff_t channels,
         const float *centre, const float *multiplier, const float *offset, int relu,
@@ -263,12 +257,9 @@ static void batchnorm_gradient_sums_float(
         float *sum_dy, float *sum_dy_centred) {
 #define SKLEARN_CNN_CALL(COUNT) gradient_sums_##COUNT##_float(                  \
         x, grad, rows, centre, multiplier, offset, relu, sum_dy, sum_dy_centred)
-    if (channels == 16 && !relu) {
-        gradient_sums_any_float(x, grad, rows, channels, centre, multiplier, offset,
-                                relu, sum_dy, sum_dy_centred);
-        return;
-    }
-    SKLEARN_CNN_BY_CHANNELS(channels, SKLEARN_CNN_CALL, gradient_sums_any_float(
+    /* 16 channels without ReLU: the generic loops (see above). */
+    SKLEARN_CNN_BY_CHANNELS(channels == 16 && !relu ? 0 : channels, SKLEARN_CNN_CALL,
+                            gradient_sums_any_float(
         x, grad, rows, channels, centre, multiplier, offset, relu, sum_dy,
         sum_dy_centred))
 #undef SKLEARN_CNN_CALL
@@ -280,12 +271,9 @@ static void batchnorm_input_gradient_float(
         const float *coefficients, float *grad_input) {
 #define SKLEARN_CNN_CALL(COUNT) input_gradient_##COUNT##_float(                 \
         x, grad, rows, centre, multiplier, offset, relu, coefficients, grad_input)
-    if (channels == 16 && !relu) {
-        input_gradient_any_float(x, grad, rows, channels, centre, multiplier, offset,
-                                 relu, coefficients, grad_input);
-        return;
-    }
-    SKLEARN_CNN_BY_CHANNELS(channels, SKLEARN_CNN_CALL, input_gradient_any_float(
+    /* 16 channels without ReLU: the generic loops (see above). */
+    SKLEARN_CNN_BY_CHANNELS(channels == 16 && !relu ? 0 : channels, SKLEARN_CNN_CALL,
+                            input_gradient_any_float(
         x, grad, rows, channels, centre, multiplier, offset, relu, coefficients,
         grad_input))
 #undef SKLEARN_CNN_CALL

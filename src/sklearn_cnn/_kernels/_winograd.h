@@ -46,6 +46,15 @@
 #define SKLEARN_CNN_OUT_OF_LINE static
 #endif
 
+/* A loop body written once for any channel count and compiled into each
+ * function that calls it, some with the count as a constant (_winograd4.h's
+ * tile transforms, _batchnorm_blocks.h's block loops). */
+#if defined(__GNUC__)
+#define SKLEARN_CNN_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define SKLEARN_CNN_ALWAYS_INLINE static inline
+#endif
+
 #define SKLEARN_CNN_DEFINE_WINOGRAD(SUFFIX, TYPE)                                \
     /* Planes [0, planes) of transformed weights u, rows of input channels    \
      * [c0, c1), times scale[o]: a folded BatchNormalization's multiplier,     \

@@ -27,12 +27,6 @@
 
 #include "_winograd.h"
 
-#if defined(__GNUC__)
-#define SKLEARN_CNN_TILE_BODY static inline __attribute__((always_inline))
-#else
-#define SKLEARN_CNN_TILE_BODY static inline
-#endif
-
 #define SKLEARN_CNN_DEFINE_WINOGRAD4(SUFFIX, TYPE)                               \
     /* out[k * stride + c] = (B^T x)[k] for the six rows x0..x5 of n values. */ \
     static inline void winograd4_bt_##SUFFIX(                                    \
@@ -92,7 +86,7 @@
                                                                                  \
     /* v = B^T d B: d[6 * i + j] holds the cin channels of tile position       \
      * (i, j), or zeros; v is (36, cin); tmp (36, cin) scratch. */              \
-    SKLEARN_CNN_TILE_BODY void input_tile_body_##SUFFIX(                         \
+    SKLEARN_CNN_ALWAYS_INLINE void input_tile_body_##SUFFIX(                     \
             const TYPE *const *d, ptrdiff_t cin, TYPE *restrict v,               \
             TYPE *restrict tmp) {                                                \
         /* Rows: tmp[6 i + l] = (d[i] B)[l]. */                                  \
@@ -111,7 +105,7 @@
                                                                                  \
     /* The 4x4 outputs A^T m A of one tile, m (36, cout), into the rows        \
      * y[4 * i + j]; tmp (24, cout) scratch. */                                 \
-    SKLEARN_CNN_TILE_BODY void output_tile_body_##SUFFIX(                        \
+    SKLEARN_CNN_ALWAYS_INLINE void output_tile_body_##SUFFIX(                    \
             const TYPE *restrict m, ptrdiff_t cout, TYPE *const *y,              \
             TYPE *restrict tmp) {                                                \
         /* Columns: tmp[6 k + l] = (A^T m[., l])[k]. */                          \
@@ -135,7 +129,7 @@
                                                                                  \
     /* dm = A dy A^T: the 6x6 image of a tile's 4x4 output gradient, dy[4 i +  \
      * j] (zeros outside the map); dm (36, cout); tmp (24, cout) scratch. */   \
-    SKLEARN_CNN_TILE_BODY void grad_output_tile_body_##SUFFIX(                   \
+    SKLEARN_CNN_ALWAYS_INLINE void grad_output_tile_body_##SUFFIX(                \
             const TYPE *const *dy, ptrdiff_t cout, TYPE *restrict dm,            \
             TYPE *restrict tmp) {                                                \
         /* Columns: tmp[4 i + j] = (A dy[., j])[i]. */                           \
