@@ -25,6 +25,7 @@ from sklearn_cnn import (
 from sklearn_cnn._input import to_nhwc
 from sklearn_cnn._kernels import _activations
 from sklearn_cnn._kernels import _conv as _conv_kernels
+from sklearn_cnn._threads import effective_n_threads
 from sklearn_cnn.architectures import resnet1d, resnet2d
 from sklearn_cnn.layers._base import ACTIVATION_CODES, BuildContext, build_layer
 from sklearn_cnn.layers._conv import (
@@ -335,17 +336,19 @@ def test_convolution_refuses_a_misshapen_addend(rng):
         pooled.forward(x, 1, np.zeros((4, 3, 3, 8)), ACTIVATION_CODES["relu"])
 
 
-def count_addends(monkeypatch, layer_class):
-    """From now on, record for each call of ``layer_class.forward`` whether
-    it was given an addend (a residual sum to fuse)."""
+def count_addends(monkeypatch, layer_class, method="forward"):
+    """From now on, record for each call of ``layer_class.<method>`` whether
+    it was given an addend (a residual sum to fuse).  A convolution's
+    forward and its prediction plan (Layer.plan) both go through
+    ``_bound_call``."""
     calls = []
-    forward = layer_class.forward
+    original = getattr(layer_class, method)
 
-    def counting_forward(self, x, n_threads, addend=None, activation=None):
+    def counting(self, x, n_threads, addend=None, activation=None):
         calls.append(addend is not None)
-        return forward(self, x, n_threads, addend, activation)
+        return original(self, x, n_threads, addend, activation)
 
-    monkeypatch.setattr(layer_class, "forward", counting_forward)
+    monkeypatch.setattr(layer_class, method, counting)
     return calls
 
 
@@ -373,9 +376,15 @@ def test_residual_sum_fused_into_the_last_convolution_changes_no_bit(dtype, digi
                 result += [model.predict_proba(X[400:401]) for model in models]
         return result
 
-    fused_calls = count_addends(monkeypatch, ConvLayer)
+    fused_calls = count_addends(monkeypatch, ConvLayer, "_bound_call")
     fused = predictions()
-    assert sum(fused_calls) == 2 * 2 * 2 * 3  # blocks, models, calls, thread counts
+    # Per block and model: each batch call, and the one-sample call once per
+    # thread count the kernels get (then its recorded plan replays it).
+    thread_counts = set()
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(n_threads, "openmp"):
+            thread_counts.add(effective_n_threads())
+    assert sum(fused_calls) == 2 * 2 * (3 + len(thread_counts))
     monkeypatch.setattr(ConvLayer, "adds_in_epilogue", lambda self: False)
     fused_calls.clear()
     separate = predictions()

@@ -76,7 +76,7 @@ def test_quick_validation_hands_odd_inputs_to_sklearn(bad, fitted):
     (np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity"), (1e30, "as large as")])
 @pytest.mark.parametrize("where", [0, -1])
 def test_quick_validation_catches_one_bad_value(value, message, where, fitted):
-    # The fast path tests NaN, inf and the magnitude by X.max() and X.min()
+    # The fast path tests NaN, inf and the magnitude by the largest |X|
     # alone: a single bad value anywhere, of either sign, must fail it.
     clf, X, _ = fitted
     bad = X.copy()
@@ -464,3 +464,139 @@ def test_one_image_on_one_thread_takes_the_chunk_path(monkeypatch):
             assert bool(shared) == (index != 1)
             assert all((rows == 0) == (n_threads == 1) for rows in shared)
         assert all(np.array_equal(results[0], other) for other in results[1:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [0, 1, 7, 784, 65537])
+def test_largest_magnitude_is_numpys_with_any_bad_value(dtype, size, rng):
+    """The one-pass kernel (small arrays) and numpy's max and min (large
+    ones) agree: largest |x|, inf for any infinity, NaN for any NaN, wherever
+    it is and whatever else the array holds."""
+    from sklearn_cnn._base import _largest_magnitude
+
+    def expected(x):
+        if x.size == 0:
+            return 0.0
+        if np.isnan(x).any():
+            return np.nan
+        return float(np.abs(x).max())
+
+    x = (rng.standard_normal(size) * 1e3).astype(dtype)
+    np.testing.assert_equal(_largest_magnitude(x), expected(x))
+    np.testing.assert_equal(_largest_magnitude(-x), expected(x))
+    for position in {0, size // 2, size - 1} if size else ():
+        for value in (np.nan, np.inf, -np.inf, -np.nan, 1e30, -1e30, -0.0):
+            bad = x.copy()
+            bad[position] = value
+            np.testing.assert_equal(_largest_magnitude(bad), expected(bad))
+        both = x.copy()
+        both[position], both[-1 - position] = np.inf, np.nan
+        assert np.isnan(_largest_magnitude(both)) or size == 1
+
+
+def _planned_models(X, y):
+    """Networks with every kind of layer a prediction plan replays: kernel
+    calls of their own, blocks of them, and layers replayed through their
+    forward (a stand-alone BatchNormalization and activation, dropout)."""
+    from sklearn_cnn import (
+        Activation,
+        AvgPool2D,
+        BatchNormalization,
+        Dense,
+        Dropout,
+        GlobalMaxPool2D,
+        Sequential,
+    )
+
+    layers = (Conv2D(6, activation="identity"), Activation("tanh"),
+              Sequential((Conv2D(6), AvgPool2D())), Dense(12, activation="identity"),
+              BatchNormalization(), Dropout(0.3), Activation("relu"))
+    pooled = (Conv2D(5), GlobalMaxPool2D())
+    models = [CNNClassifier((7,), conv_layers=layers, max_iter=2, random_state=0),
+              CNNClassifier((), conv_layers=pooled, max_iter=2, random_state=0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return [model.fit(X, y) for model in models] + _fitted_models(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_planned_prediction_is_the_layer_walk_bit_for_bit(dtype, monkeypatch):
+    """Batches of up to PLANNED_MAX_SAMPLES replay a recorded pass (its first
+    call records it, later calls replay it): predict_proba and transform
+    are bitwise those of walking the layers, at 1-3 threads, call after
+    call with other rows."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn import _network
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(dtype)
+    models = _planned_models(X[:200], y[:200])
+
+    def predictions():
+        result = []
+        for n_threads in (1, 2, 3):
+            with threadpool_limits(n_threads, "openmp"):
+                for model in models:
+                    for start, n in [(0, 1), (1, 1), (2, 5), (7, 5), (20, 16)]:
+                        result.append(model.predict_proba(X[start:start + n]))
+                    result.append(model.transform(X[40:43]))
+        return result
+
+    planned = predictions()
+    for model in models:
+        for network in _network_pool._pools[model][next(iter(_network_pool._pools[model]))]:
+            plans = network._plans.values()
+            assert plans and all(plan for plan in plans)  # all layers planned
+    monkeypatch.setattr(_network, "PLANNED_MAX_SAMPLES", 0)
+    walked = predictions()
+    assert len(planned) == len(walked)
+    assert all(np.array_equal(a, b) for a, b in zip(planned, walked))
+
+
+def test_an_unplannable_layer_is_walked(monkeypatch):
+    """A layer whose forward returns a new array each call (not its buffer)
+    cannot be replayed: that network walks its layers, with the same
+    results."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn import _network
+    from sklearn_cnn.layers._activation import ActivationLayer
+
+    X, y = load_digits(return_X_y=True)
+    model = _planned_models(X[:200], y[:200])[0]
+    expected = [model.predict_proba(X[i:i + 1]) for i in range(3)]
+    _network_pool._pools.clear()
+    forward = ActivationLayer.forward
+    monkeypatch.setattr(ActivationLayer, "forward",
+                        lambda self, x, n_threads: forward(self, x, n_threads).copy())
+    got = [model.predict_proba(X[i:i + 1]) for i in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+    (networks,) = _network_pool._pools[model].values()
+    assert list(networks[0]._plans.values()) == [False]
+    assert _network.PLANNED_MAX_SAMPLES >= 1
+
+
+def test_plans_are_few_and_forgotten_with_the_buffers():
+    """A network keeps at most MAX_PLANS plans, and none past a new
+    allocation or binding (their calls hold the old buffers and arrays)."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_cnn._network import MAX_PLANS
+
+    X, y = load_digits(return_X_y=True)
+    model = _fitted_models(X[:200], y[:200])[2]
+    for n in range(1, MAX_PLANS + 3):
+        model.predict_proba(X[:n])
+    (networks,) = _network_pool._pools[model].values()
+    network = networks[0]
+    assert len(network._plans) == MAX_PLANS
+    assert {key[0] for key in network._plans} == set(range(3, MAX_PLANS + 3))
+    (_, _, n_threads) = next(iter(_network_pool._pools[model]))
+    network.allocate(network.batch_size, X.dtype, n_threads, training=False)
+    assert not network._plans
+    model.predict_proba(X[:1])
+    assert network._plans
+    parameters = {k: v.copy() for k, v in model.parameters_.items()}
+    network.bind(parameters, model.state_)
+    assert not network._plans

@@ -29,6 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import _network_pool
 from ._input import resolve_image_shape, split_image_array, to_nhwc
+from ._kernels import _activations
 from ._losses import make_loss
 from ._network import Network, default_conv_layers
 from ._optimizers import AdamOptimizer, SGDOptimizer, solver_from_dict
@@ -766,8 +767,6 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
                              training=False)
         batch_size = network.batch_size
         n_layers = n_layers or len(network.layers)
-        width = math.prod(network.layers[n_layers - 1].output_shape)
-        out = np.empty((X.shape[0], width), dtype=X.dtype)
         # The folded BatchNormalizations and Winograd weights: computed once
         # per call of several batches, and kept in a pooled network for the
         # next calls until a parameter changes (see Network.prepare).  A
@@ -775,10 +774,18 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         if pooled or X.shape[0] > batch_size:
             network.prepare(n_threads)
         with single_threaded_blas():
-            for batch in _batches(X.shape[0], batch_size):
-                x_batch = to_nhwc(X[batch], self.image_shape_)
-                result = network.forward(x_batch, n_threads, n_layers)
-                out[batch] = result.reshape(result.shape[0], -1)
+            if X.shape[0] <= batch_size:
+                # One batch (one image, say): a copy of the output buffer.
+                result = network.forward(to_nhwc(X, self.image_shape_), n_threads,
+                                         n_layers)
+                out = result.reshape(X.shape[0], -1).copy()
+            else:
+                width = math.prod(network.layers[n_layers - 1].output_shape)
+                out = np.empty((X.shape[0], width), dtype=X.dtype)
+                for batch in _batches(X.shape[0], batch_size):
+                    x_batch = to_nhwc(X[batch], self.image_shape_)
+                    result = network.forward(x_batch, n_threads, n_layers)
+                    out[batch] = result.reshape(result.shape[0], -1)
         if pooled:
             _network_pool.release(self, key, network)
         return out
@@ -796,7 +803,7 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
             outputs += self._forward(
                 np.ascontiguousarray(mirrored).reshape(X.shape), n_threads)
             outputs *= 0.5
-        if not np.isfinite(outputs).all():
+        if not math.isfinite(_largest_magnitude(outputs)):
             raise ValueError(
                 "The network's outputs overflowed for these inputs (non-finite "
                 "values): X is far outside the range the model was trained on, or "
@@ -971,13 +978,24 @@ def _validate_sample_weight(sample_weight, X):
 
 
 @lru_cache(maxsize=8)
+@lru_cache(maxsize=None)
 def _max_abs_input(dtype):
     """Largest |X| (or |y|) accepted: products and squares of such values (in
     the layers and in Adam's second moments) stay far from overflow."""
     return float(np.finfo(dtype).max) ** 0.25
 
 
+# Up to this many values, largest |X| comes from one kernel call (1.3 us for
+# one 28x28 image, against 5.4 for numpy's max and min); beyond, numpy's two
+# vectorised passes are faster (10k such images: 2.9 ms against 3.5).
+_ONE_PASS_MAX_VALUES = 65536
+
+
 def _largest_magnitude(X):
+    """max |X|: NaN if X holds a NaN, so that any test ``<= limit`` fails."""
+    if (X.size <= _ONE_PASS_MAX_VALUES and X.dtype in (np.float32, np.float64)
+            and X.flags.c_contiguous):
+        return _activations.largest_magnitude(X.reshape(-1))
     # max and min rather than abs(X).max(): no temporary as large as X.
     return max(float(X.max()), -float(X.min()))
 

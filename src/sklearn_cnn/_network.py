@@ -12,15 +12,25 @@ its layers to them, plus work buffers allocated once per fit or predict call.
 Feature maps are NHWC (channels last); see ``_kernels/_conv.pyx`` for why.
 """
 
+import numpy as np
+
 from ._kernels._snapshot import ArraysSnapshot
 from .layers import Dense, Dropout
-from .layers._base import BuildContext, build_sequence, size_text
+from .layers._base import BuildContext, Unplannable, build_sequence, size_text
 from .layers._conv import Conv2D
 from .layers._dropout import DropoutLayer
 from .layers._pool import MaxPool2D
 from .layers._sequential import backward_through
 
 OUTPUT_PATH = "output"
+
+# Prepared prediction passes of up to this many samples replay the kernel
+# calls of a recorded pass (Layer.plan) instead of walking the layers'
+# Python: one image spent more time in that walk than in some of its
+# kernels.  A plan holds a copy of its input, hence the cap on its size and
+# on the number kept per network (one per batch size and thread count).
+PLANNED_MAX_SAMPLES = 16
+MAX_PLANS = 4
 
 
 def default_conv_layers():
@@ -99,6 +109,7 @@ class Network:
 
     def bind(self, parameters, state):
         """Point every layer at its arrays (shapes were checked by the caller)."""
+        self._plans = {}
         for layer in self.walk():
             own = {name: parameters[f"{layer.path}.{name}"]
                    for name in layer.parameters()}
@@ -116,7 +127,9 @@ class Network:
     def allocate(self, batch_size, dtype, n_threads, training):
         """Buffers for batches of up to ``batch_size`` samples."""
         self.batch_size = batch_size
+        self.training = training
         self._prepared_from, self._prepared = None, False
+        self._plans = {}
         for index, layer in enumerate(self.layers):
             layer.allocate(batch_size, dtype, n_threads, training,
                            needs_input_grad=index > 0)
@@ -144,6 +157,7 @@ class Network:
         # prepare cut short is never trusted: a change that races with it is
         # seen at the next call.
         self._prepared = False
+        self._plans = {}  # their calls take the values computed here
         for layer in self.walk():
             layer.prepare(n_threads)
         self._prepared = True
@@ -151,9 +165,40 @@ class Network:
     def forward(self, x, n_threads, n_layers=None):
         """Output of the first ``n_layers`` top-level layers (all: the output
         layer's) for the NHWC batch ``x``; a view of an internal buffer."""
+        if self._prepared and not self.training and len(x) <= PLANNED_MAX_SAMPLES:
+            out = self._planned_forward(x, n_threads, n_layers)
+            if out is not None:
+                return out
         for layer in self.layers[:n_layers]:
             x = layer.forward(x, n_threads)
         return x
+
+    def _planned_forward(self, x, n_threads, n_layers):
+        """The forward by the plan for this batch size, recorded on the
+        first such call; None if some layer cannot be planned."""
+        key = (len(x), n_threads, n_layers)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= MAX_PLANS:
+                del self._plans[next(iter(self._plans))]
+            # The plan's input stays put: each pass copies x into it.
+            source, steps = x.copy(), []
+            try:
+                out = source
+                for layer in self.layers[:n_layers]:
+                    out = layer.plan(out, n_threads, steps)
+            except Unplannable:
+                self._plans[key] = False
+                return None
+            self._plans[key] = (source, steps, out)
+            return out
+        if plan is False:
+            return None
+        source, steps, out = plan
+        np.copyto(source, x)
+        for kernel, arguments in steps:
+            kernel(*arguments)
+        return out
 
     def backward(self, grad_outputs, n_threads):
         """Fill every layer's gradients; ``grad_outputs`` may be overwritten."""

@@ -105,6 +105,12 @@ class LayerSpec(Spec):
         return dataclasses.replace(self, **direct)
 
 
+    def plan(self, x, n_threads, steps, *extra):
+        kernel, arguments, out = self._bound_call(x, n_threads, *extra)
+        kernel(*arguments)
+        steps.append((kernel, arguments))
+        return out
+
 def _is_layer_sequence(value):
     return isinstance(value, (tuple, list)) and any(
         isinstance(entry, LayerSpec) for entry in value)
@@ -288,6 +294,24 @@ class Layer:
         """Output for the batch ``x``: a view of ``self.output``."""
         raise NotImplementedError
 
+    def plan(self, x, n_threads, steps):
+        """Run the forward of ``x``, an array that later passes fill anew in
+        place, and append to ``steps`` the ``(function, arguments)`` calls
+        that repeat it: the same output in the same array.  Returns that
+        output; raises Unplannable if it is not such an array.
+
+        Prediction replays the steps of a whole network (see
+        ``Network.planned_forward``) instead of going through the layers'
+        Python.  By default the one step is the layer's own forward, which
+        must then write into its buffers (or pass ``x`` through).
+        """
+        out = self.forward(x, n_threads)
+        own = getattr(self, "output", None)
+        if not (out is x or own is not None and np.may_share_memory(out, own)):
+            raise Unplannable(self.name)
+        steps.append((self.forward, (x, n_threads)))
+        return out
+
     def backward(self, grad_output, n_threads):
         """Store the parameter gradients (summed over the batch) and return
         d loss / d input, or None when no input gradient is needed.
@@ -306,6 +330,38 @@ class Layer:
     def location(self):
         """The path as a user writes it: ``conv_layers[0].layers[1]``."""
         return location_of(self.path)
+
+
+class Unplannable(Exception):
+    """A layer's forward cannot be replayed as a plan (see Layer.plan)."""
+
+
+def forward_or_plan(layer, x, n_threads, steps, *extra):
+    """``layer.forward``, or with a list of ``steps`` ``layer.plan``: for
+    blocks of layers, whose forward and plan are one walk."""
+    if steps is None:
+        return layer.forward(x, n_threads, *extra)
+    return layer.plan(x, n_threads, steps, *extra)
+
+
+class KernelCallLayer(Layer):
+    """A layer whose forward is one kernel call, which ``_bound_call``
+    works out: then a prediction plan replays that call alone."""
+
+    def _bound_call(self, x, n_threads, *extra):
+        """``(kernel, arguments, out)``: the forward is ``kernel(*arguments)``."""
+        raise NotImplementedError
+
+    def forward(self, x, n_threads, *extra):
+        kernel, arguments, out = self._bound_call(x, n_threads, *extra)
+        kernel(*arguments)
+        return out
+
+    def plan(self, x, n_threads, steps, *extra):
+        kernel, arguments, out = self._bound_call(x, n_threads, *extra)
+        kernel(*arguments)
+        steps.append((kernel, arguments))
+        return out
 
 
 def location_of(path):

@@ -19,7 +19,7 @@ from .._kernels import load
 from .._spec import check_int
 from ._base import (
     ACTIVATION_CODES,
-    Layer,
+    KernelCallLayer,
     LayerSpec,
     ParamInfo,
     absorb_activation,
@@ -197,7 +197,7 @@ def same_padding(size, kernel, stride):
 
 
 @register(Conv2D)
-class ConvLayer(Layer):
+class ConvLayer(KernelCallLayer):
     """Convolution + bias + activation, optionally + max pooling, fused."""
 
     def __init__(self, spec, input_shape, context, path):
@@ -472,6 +472,9 @@ class ConvLayer(Layer):
         """The layer's output; given ``addend`` (see adds_in_epilogue),
         ``activation(conv(x) + addend)`` instead: a residual block's sum and
         activation fused into its last convolution."""
+        return super().forward(x, n_threads, addend, activation)
+
+    def _bound_call(self, x, n_threads, addend=None, activation=None):
         self.input = x
         key = (x.shape[0], n_threads, addend is not None, activation)
         if self.prepared is None:
@@ -486,10 +489,8 @@ class ConvLayer(Layer):
                 call = self._calls[key] = self._kernel_call(*key)
         kernel, arguments, out, takes_addend = call
         if takes_addend:
-            kernel(x, *arguments, addend)
-        else:
-            kernel(x, *arguments)
-        return out
+            return kernel, (x, *arguments, addend), out
+        return kernel, (x, *arguments), out
 
     def _kernel_call(self, n, n_threads, with_addend, activation):
         """``(kernel, arguments, out, takes_addend)`` for a forward of ``n``

@@ -8,7 +8,7 @@ from .._kernels import _dense
 from .._spec import check_int
 from ._base import (
     ACTIVATION_CODES,
-    Layer,
+    KernelCallLayer,
     LayerSpec,
     ParamInfo,
     absorb_activation,
@@ -44,7 +44,7 @@ class Dense(LayerSpec):
 
 
 @register(Dense)
-class DenseLayer(Layer):
+class DenseLayer(KernelCallLayer):
     """GEMM + bias + activation over flattened inputs."""
 
     def __init__(self, spec, input_shape, context, path):
@@ -88,13 +88,13 @@ class DenseLayer(Layer):
             shape = (batch_size, *self.input_shape) if self.needs_input_grad else (0, 1)
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def forward(self, x, n_threads):
+    def _bound_call(self, x, n_threads):
         x = x.reshape(x.shape[0], -1)
         self.input = x
         out = self.output[: x.shape[0]]
-        _dense.dense_forward(x, self.weights, self.bias, out, self.one_row_partials,
-                             self.activation_code, n_threads)
-        return out
+        return _dense.dense_forward, (x, self.weights, self.bias, out,
+                                      self.one_row_partials, self.activation_code,
+                                      n_threads), out
 
     def export_onnx(self, graph, x, input_shape):
         weights = self.weights

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels import _pool
-from ._base import Layer, LayerSpec, as_pair, register, require_feature_map
+from ._base import KernelCallLayer, LayerSpec, as_pair, register, require_feature_map
 
 
 @dataclass(frozen=True, repr=False)
@@ -55,7 +55,7 @@ class GlobalMaxPool2D(LayerSpec):
 
 @register(MaxPool2D)
 @register(AvgPool2D)
-class PoolLayer(Layer):
+class PoolLayer(KernelCallLayer):
     """Max or average pooling with windows inside the map.
 
     With the default architecture (``conv_layers="auto"``) windows shrink to
@@ -91,17 +91,16 @@ class PoolLayer(Layer):
         self.argmax = (np.empty((batch_size, *self.output_shape), dtype=np.int32)
                        if self.is_max and training else None)
 
-    def forward(self, x, n_threads):
+    def _bound_call(self, x, n_threads):
         n = x.shape[0]
         out = self.output[:n]
         if self.is_max:
             argmax = self.argmax[:n] if self.training else None
-            _pool.max_pool2d_forward(x, out, argmax, self.pool_h, self.pool_w,
-                                     self.stride_h, self.stride_w, n_threads)
-        else:
-            _pool.avg_pool2d_forward(x, out, self.pool_h, self.pool_w,
-                                     self.stride_h, self.stride_w, n_threads)
-        return out
+            return _pool.max_pool2d_forward, (x, out, argmax, self.pool_h, self.pool_w,
+                                              self.stride_h, self.stride_w,
+                                              n_threads), out
+        return _pool.avg_pool2d_forward, (x, out, self.pool_h, self.pool_w,
+                                          self.stride_h, self.stride_w, n_threads), out
 
     def export_onnx(self, graph, x, input_shape):
         return graph.node("MaxPool" if self.is_max else "AveragePool", [x],
@@ -121,7 +120,7 @@ class PoolLayer(Layer):
         return grad_input
 
 
-class _GlobalPoolLayer(Layer):
+class _GlobalPoolLayer(KernelCallLayer):
     """One value per channel over the whole map; output kept 3-D as 1x1xC."""
 
     def __init__(self, spec, input_shape, context, path):
@@ -141,11 +140,10 @@ class GlobalAvgPoolLayer(_GlobalPoolLayer):
 
     onnx_op = "GlobalAveragePool"
 
-    def forward(self, x, n_threads):
+    def _bound_call(self, x, n_threads):
         n = x.shape[0]
         out = self.output[:n]
-        _pool.global_avg_pool2d_forward(x, out.reshape(n, -1), n_threads)
-        return out
+        return _pool.global_avg_pool2d_forward, (x, out.reshape(n, -1), n_threads), out
 
     def backward(self, grad_output, n_threads):
         grad_input = self.input_grad_buffer(grad_output.shape[0])
@@ -166,12 +164,11 @@ class GlobalMaxPoolLayer(_GlobalPoolLayer):
         super().allocate(batch_size, dtype, n_threads, training, needs_input_grad)
         self.argmax = np.empty((batch_size, self.input_shape[2]), dtype=np.int32)
 
-    def forward(self, x, n_threads):
+    def _bound_call(self, x, n_threads):
         n = x.shape[0]
         out = self.output[:n]
-        _pool.global_max_pool2d_forward(x, out.reshape(n, -1), self.argmax[:n],
-                                        n_threads)
-        return out
+        return _pool.global_max_pool2d_forward, (x, out.reshape(n, -1), self.argmax[:n],
+                                                 n_threads), out
 
     def backward(self, grad_output, n_threads):
         grad_input = self.input_grad_buffer(grad_output.shape[0])

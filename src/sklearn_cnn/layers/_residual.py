@@ -19,6 +19,7 @@ from ._base import (
     as_layer_tuple,
     build_sequence,
     check_activation,
+    forward_or_plan,
     register,
     require_feature_map,
     size_text,
@@ -122,10 +123,17 @@ class ResidualLayer(Layer):
             self.branch_grad = np.empty((batch_size, *self.output_shape), dtype=dtype)
 
     def forward(self, x, n_threads):
+        return self._forward(x, n_threads, None)
+
+    def plan(self, x, n_threads, steps):
+        return self._forward(x, n_threads, steps)
+
+    def _forward(self, x, n_threads, steps):
+        """The forward, also appending its plan to ``steps`` unless None."""
         n = x.shape[0]
         shortcut = x
         for layer in self.shortcut:
-            shortcut = layer.forward(shortcut, n_threads)
+            shortcut = forward_or_plan(layer, shortcut, n_threads, steps)
         block = x
         last = self.layers[-1]
         # The block's last layer adds the shortcut and applies the activation
@@ -134,12 +142,16 @@ class ResidualLayer(Layer):
         # training a BatchNormalization (one pass over the map fewer).
         fused = last.adds_in_epilogue()
         for layer in self.layers[:-1] if fused else self.layers:
-            block = layer.forward(block, n_threads)
+            block = forward_or_plan(layer, block, n_threads, steps)
         if fused:
-            return last.forward(block, n_threads, shortcut, self.activation_code)
+            return forward_or_plan(last, block, n_threads, steps, shortcut,
+                                   self.activation_code)
         out = self.output[:n]
-        _activations.add_and_activate(block.reshape(-1), shortcut.reshape(-1),
-                                      out.reshape(-1), self.activation_code, n_threads)
+        arguments = (block.reshape(-1), shortcut.reshape(-1), out.reshape(-1),
+                     self.activation_code, n_threads)
+        _activations.add_and_activate(*arguments)
+        if steps is not None:
+            steps.append((_activations.add_and_activate, arguments))
         return out
 
     def export_onnx(self, graph, x, input_shape):

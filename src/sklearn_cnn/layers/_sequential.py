@@ -56,6 +56,11 @@ class SequentialLayer(Layer):
             x = layer.forward(x, n_threads)
         return x
 
+    def plan(self, x, n_threads, steps):
+        for layer in self.layers:
+            x = layer.plan(x, n_threads, steps)
+        return x
+
     def export_onnx(self, graph, x, input_shape):
         return export_through(self.layers, graph, x, input_shape)
 
