@@ -600,3 +600,35 @@ def test_plans_are_few_and_forgotten_with_the_buffers():
     parameters = {k: v.copy() for k, v in model.parameters_.items()}
     network.bind(parameters, model.state_)
     assert not network._plans
+
+
+@pytest.mark.parametrize("conv_layers, hidden", [((Conv2D(4), MaxPool2D()), (8,)),
+                                                 ((Conv2D(4),), ()), ((), ())],
+                         ids=["hidden", "conv-only", "no-feature-layers"])
+def test_transform_takes_the_pooled_network(conv_layers, hidden, monkeypatch, rng):
+    """transform counts its layers on the pooled network rather than
+    building one per call (which took longer than a one-image transform);
+    with no layer before the output layer the features are X itself."""
+    X = rng.rand(40, 36).astype(np.float32)
+    y = np.arange(40) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CNNClassifier(hidden, conv_layers=conv_layers, max_iter=2,
+                            random_state=0).fit(X, y)
+    expected = clf.transform(X[:6])
+    builds = []
+    build = CNNClassifier._build_network
+
+    def counting_build(self, *args, **kwargs):
+        builds.append(1)
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(CNNClassifier, "_build_network", counting_build)
+    one_at_a_time = np.vstack([clf.transform(X[i:i + 1]) for i in range(6)])
+    # One row and six take other kernel paths: the last bits may differ.
+    np.testing.assert_allclose(one_at_a_time, expected, rtol=1e-5, atol=1e-6)
+    assert not builds
+    if not conv_layers and not hidden:
+        np.testing.assert_array_equal(expected, X[:6])
+    else:
+        assert expected.shape[1] == clf.get_feature_names_out().shape[0]
