@@ -984,7 +984,6 @@ def _validate_sample_weight(sample_weight, X):
 
 
 @lru_cache(maxsize=8)
-@lru_cache(maxsize=None)
 def _max_abs_input(dtype):
     """Largest |X| (or |y|) accepted: products and squares of such values (in
     the layers and in Adam's second moments) stay far from overflow."""

@@ -9,7 +9,9 @@ A layer kind is two classes, usually in one module of this package:
 * a **runtime layer** (subclass of :class:`Layer`), registered for its
   specification with :func:`register`.  It is built for one input shape and
   does the work: geometry checks, named parameters, buffers, forward and
-  backward.  Kernels live in ``sklearn_cnn._kernels``.
+  backward.  Kernels live in ``sklearn_cnn._kernels``.  A forward that is
+  one kernel call is best a :class:`KernelCallLayer`: predictions of a few
+  samples then replay the call (see :meth:`Layer.plan`).
 
 Adding a layer kind therefore means one module here with its spec and
 runtime class (plus, if it needs one, a kernel module), and one line in
@@ -104,12 +106,6 @@ class LayerSpec(Spec):
             direct[name] = replace_in_layers(current, sub_changes, name)
         return dataclasses.replace(self, **direct)
 
-
-    def plan(self, x, n_threads, steps, *extra):
-        kernel, arguments, out = self._bound_call(x, n_threads, *extra)
-        kernel(*arguments)
-        steps.append((kernel, arguments))
-        return out
 
 def _is_layer_sequence(value):
     return isinstance(value, (tuple, list)) and any(
@@ -301,9 +297,9 @@ class Layer:
         output; raises Unplannable if it is not such an array.
 
         Prediction replays the steps of a whole network (see
-        ``Network.planned_forward``) instead of going through the layers'
-        Python.  By default the one step is the layer's own forward, which
-        must then write into its buffers (or pass ``x`` through).
+        ``Network.forward``) instead of going through the layers' Python.
+        By default the one step is the layer's own forward, which must then
+        write into its buffers (or pass ``x`` through).
         """
         out = self.forward(x, n_threads)
         own = getattr(self, "output", None)
@@ -359,6 +355,10 @@ class KernelCallLayer(Layer):
 
     def plan(self, x, n_threads, steps, *extra):
         kernel, arguments, out = self._bound_call(x, n_threads, *extra)
+        # The kernel reads x itself (or a view of it), which each replay
+        # refills; a copy made here would be read stale.
+        if not np.may_share_memory(arguments[0], x):
+            raise Unplannable(self.name)
         kernel(*arguments)
         steps.append((kernel, arguments))
         return out
