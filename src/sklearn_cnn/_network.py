@@ -149,7 +149,7 @@ class Network:
                     "The model's parameter arrays must be C-contiguous: assign them "
                     "through coefs_ and intercepts_ (which convert them), or put "
                     "np.ascontiguousarray(array) into parameters_.") from None
-        elif self._prepared and self._prepared_from.unchanged():
+        elif self._prepared and self._prepared_from.unchanged(n_threads):
             return
         else:
             self._prepared_from.take()
