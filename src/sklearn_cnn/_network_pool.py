@@ -34,10 +34,16 @@ def acquire(estimator, key):
 def release(estimator, key, network):
     """Give a network back for later calls with the same key."""
     with _lock:
-        by_key = _pools.setdefault(estimator, {})
-        # Keys of older parameter arrays are dead weight: drop them.
-        for other in [k for k in by_key if k[0] != key[0]]:
-            del by_key[other]
-        idle = by_key.setdefault(key, [])
+        by_key = _pools.get(estimator)
+        if by_key is None:
+            by_key = _pools[estimator] = {}
+        idle = by_key.get(key)
+        if idle is None:
+            # Keys of older parameter arrays are dead weight: drop them.  Only
+            # a new key can bring new arrays (all others share their arrays),
+            # so a call that returns a network to its list skips the scan.
+            for other in [k for k in by_key if k[0] != key[0]]:
+                del by_key[other]
+            idle = by_key[key] = []
         if len(idle) < _MAX_IDLE:
             idle.append(network)
