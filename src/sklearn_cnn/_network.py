@@ -164,7 +164,9 @@ class Network:
 
     def forward(self, x, n_threads, n_layers=None):
         """Output of the first ``n_layers`` top-level layers (all: the output
-        layer's) for the NHWC batch ``x``; a view of an internal buffer."""
+        layer's) for the NHWC batch ``x``; a view of an internal buffer.
+        Prepared prediction passes of up to PLANNED_MAX_SAMPLES samples
+        replay the plan recorded for their size (see Layer.plan)."""
         if self._prepared and not self.training and len(x) <= PLANNED_MAX_SAMPLES:
             out = self._planned_forward(x, n_threads, n_layers)
             if out is not None:
