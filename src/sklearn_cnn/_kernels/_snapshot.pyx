@@ -7,7 +7,7 @@ forward against about 3 us to compare its 0.3 MB of parameters.  Comparing
 bytes is exact: a value changed in place, by partial_fit or by hand, is seen.
 
 Within a prediction the arrays and the copy have left the cache: the FCN's
-1 MB then took about 100 us to compare, 11% of one series' prediction on 2
+1 MB then took 95-110 us to compare, 12% of one series' prediction on 2
 threads.  So the comparison runs over blocks of the arrays' bytes in all the
 prediction's threads; its answer does not depend on how many.
 """
