@@ -1,4 +1,4 @@
-"""Inference against ONNX Runtime running our own exported model.
+"""Inference against ONNX Runtime running our own exported model, and PyTorch.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/onnx_inference.py
 
@@ -9,8 +9,12 @@ our full scikit-learn path (validation included), against ONNX Runtime
 (``InferenceSession.run`` on the model that ``skl2onnx.to_onnx`` exports
 with ``sklearn_cnn.onnx``, ZipMap off, ``intra_op_num_threads`` set to the
 same thread count; for the test set, in batches of the best of 128, 256
-and 1024 rows).  Calls alternate; medians and ratios ours / ONNX Runtime
-are printed, with the BLAS kernel threadpoolctl reports.
+and 1024 rows).  PyTorch runs the same network with our fitted weights
+(``_torch_copies``; its outputs are checked against ours) in
+``torch.inference_mode``, at the same thread count and in the same batches,
+softmax and conversions from and to NumPy included as in the other two.
+Calls alternate; medians and the ratios ours / ONNX Runtime and ours /
+PyTorch are printed, with the BLAS kernel threadpoolctl reports.
 
 Each timed call (or block of one-sample calls) starts after a pause of
 ``SETTLE_SECONDS``: ONNX Runtime's idle workers keep spinning for a while
@@ -32,7 +36,12 @@ from _common import (
     load_fashion_mnist_or_exit,
     ours_fm_lenet,
     threads,
+    torch_fm_lenet,
+    torch_or_none,
 )
+from _torch_copies import torch_copy
+from fcn_series import torch_fcn
+from resnet2d_fashion import torch_resnet
 from threadpoolctl import threadpool_info
 
 import sklearn_cnn.onnx  # noqa: F401 - registers the converters
@@ -42,6 +51,7 @@ from sklearn_cnn.datasets import load_ucr
 
 
 def models(n_train):
+    """``(name, model, test rows, PyTorch network factory)`` of each network."""
     X, y, X_test, _ = load_fashion_mnist_or_exit()
     lenet = ours_fm_lenet(max_iter=1).fit(X[:n_train], y[:n_train])
     resnet = CNNClassifier((), conv_layers=resnet2d((16, 32, 64)), image_shape=(28, 28),
@@ -53,8 +63,12 @@ def models(n_train):
     # predict float32 rows through cast copies of its weights).
     series = CNNClassifier((), conv_layers=fcn(), batch_size=16, max_iter=1,
                            random_state=0).fit(S.astype(np.float32), t)
-    return [("FM-LeNet", lenet, X_test), ("resnet2d", resnet, X_test),
-            ("FCN OSULeaf", series, S_test.reshape(len(S_test), -1).astype(np.float32))]
+    classes = len(series.classes_)
+    return [("FM-LeNet", lenet, X_test, lambda torch: torch_fm_lenet()),
+            ("resnet2d", resnet, X_test,
+             lambda torch: torch_resnet(torch, exact_padding=True)),
+            ("FCN OSULeaf", series, S_test.reshape(len(S_test), -1).astype(np.float32),
+             lambda torch: torch_fcn(torch, 1, classes))]
 
 
 def session_for(model, X, n_threads):
@@ -71,6 +85,21 @@ def session_for(model, X, n_threads):
     return lambda rows: session.run(["probabilities"], {name: rows})[0]
 
 
+def pytorch_for(torch, model, network):
+    """Rows -> probabilities by PyTorch running ``network`` with ``model``'s
+    weights (float32 rows: images of the model's shape, or series)."""
+    network = torch_copy(torch, model, network)
+    shape = (-1, *model.image_shape_)
+    if model.image_shape_[1] == 1:  # series: (channels, 1, length)
+        shape = (-1, model.image_shape_[0], model.image_shape_[2])
+
+    def run(rows):
+        with torch.inference_mode():
+            return torch.softmax(network(torch.from_numpy(rows.reshape(shape))),
+                                 1).numpy()
+    return run
+
+
 def in_batches(runtime, batch_size):
     """ONNX Runtime over the rows in batches (a whole test set at once makes
     maps of gigabytes, 10x slower for FM-LeNet)."""
@@ -79,6 +108,11 @@ def in_batches(runtime, batch_size):
 
 
 SETTLE_SECONDS = 0.1
+
+
+def batch_sizes_of(others, batch_sizes):
+    """Every (runtime, batch size) pair, alternating the runtimes."""
+    return [(other, size) for size in batch_sizes for other in others]
 
 
 def median_seconds(func, repeats):
@@ -101,44 +135,53 @@ def main():
     warnings.simplefilter("ignore")
     blas = [(lib["internal_api"], lib.get("architecture")) for lib in threadpool_info()
             if lib["user_api"] == "blas"]
-    print(f"ours / ONNX Runtime; BLAS {blas}", flush=True)
+    print(f"ours against ONNX Runtime and PyTorch; BLAS {blas}", flush=True)
     print(cross_core_check(), flush=True)
+    torch = torch_or_none()
     monitor = CpuMonitor()
-    for name, model, X in models(args.n_train):
+    for name, model, X, torch_network in models(args.n_train):
         for n_threads in [int(t) for t in args.threads.split(",")]:
             with threads(n_threads):
-                runtime = session_for(model, X, n_threads)
-                np.testing.assert_allclose(runtime(X[:50]), model.predict_proba(X[:50]),
-                                           rtol=1e-4, atol=1e-6)
-                # ONNX Runtime at its best batch size of these (ours: 256).
+                others = {"onnxruntime": session_for(model, X, n_threads)}
+                if torch is not None:
+                    others["pytorch"] = pytorch_for(torch, model, torch_network(torch))
+                for runtime in others.values():
+                    np.testing.assert_allclose(runtime(X[:50]),
+                                               model.predict_proba(X[:50]),
+                                               rtol=1e-4, atol=1e-6)
+                # The others at their best batch size of these (ours: 256).
                 batch_sizes = (128, 256, 1024)
-                batch = {"ours": [], **{size: [] for size in batch_sizes}}
+                batch = {"ours": [], **{(other, size): [] for other in others
+                                        for size in batch_sizes}}
                 for _ in range(args.repeats):
                     batch["ours"].append(median_seconds(
                         lambda: model.predict_proba(X), 1))
-                    for size in batch_sizes:
-                        batch[size].append(median_seconds(
-                            lambda: in_batches(runtime, size)(X), 1))
-                best = min(batch_sizes, key=lambda size: statistics.median(batch[size]))
-                batch = {"ours": batch["ours"], "onnxruntime": batch[best]}
-                single = {"ours": [], "onnxruntime": []}
+                    for other, size in batch_sizes_of(others, batch_sizes):
+                        batch[other, size].append(median_seconds(
+                            lambda: in_batches(others[other], size)(X), 1))
+                best = {other: min(batch_sizes, key=lambda size: statistics.median(
+                    batch[other, size])) for other in others}
+                batch = {"ours": batch["ours"],
+                         **{other: batch[other, best[other]] for other in others}}
+                single = {key: [] for key in batch}
                 rows = [X[i:i + 1] for i in range(min(len(X), 100))]
                 for _ in range(args.calls // 100):
-                    for key, func in (("ours", model.predict_proba),
-                                      ("onnxruntime", runtime)):
+                    for key, func in (("ours", model.predict_proba), *others.items()):
                         time.sleep(SETTLE_SECONDS)
                         for row in rows:
                             start = time.perf_counter()
                             func(row)
                             single[key].append(time.perf_counter() - start)
-                b_ours, b_ort = (statistics.median(batch[k]) for k in batch)
-                s_ours, s_ort = (statistics.median(single[k]) for k in single)
+                b_ours, s_ours = (statistics.median(times["ours"])
+                                  for times in (batch, single))
                 print(f"{name:12s} {n_threads} thread(s): predict_proba on {len(X)} "
-                      f"samples ours {b_ours:.3f} s, onnxruntime {b_ort:.3f} s "
-                      f"(batches of {best}), ratio "
-                      f"{b_ours / b_ort:.2f}; one sample ours {1e6 * s_ours:.0f} us, "
-                      f"onnxruntime {1e6 * s_ort:.0f} us, ratio {s_ours / s_ort:.2f}",
-                      flush=True)
+                      f"samples ours {b_ours:.3f} s; one sample ours "
+                      f"{1e6 * s_ours:.0f} us", flush=True)
+                for other in others:
+                    b, s = (statistics.median(times[other]) for times in (batch, single))
+                    print(f"  {other:12s} {b:.3f} s (batches of {best[other]}), ratio "
+                          f"ours / {other} {b_ours / b:.2f}; one sample {1e6 * s:.0f} "
+                          f"us, ratio {s_ours / s:.2f}", flush=True)
     print(monitor.report())
     print(cross_core_check())
 

@@ -29,14 +29,26 @@ from sklearn_cnn.architectures import resnet2d
 FILTERS = (16, 32, 64)
 
 
-def torch_resnet(torch):
+def torch_resnet(torch, exact_padding=False):
+    """The network in PyTorch.  Its stride-2 convolutions pad one row and
+    column on each side; ours, as "same" padding does (TensorFlow's rule),
+    only at the bottom and right of an even map.  Equal work, so the
+    training benchmark keeps PyTorch's usual form; ``exact_padding`` pads as
+    ours (a ZeroPad2d first), for a copy with our weights that must give
+    our outputs."""
     nn = torch.nn
+
+    def first_convolution(in_channels, out_channels, stride):
+        if stride == 1 or not exact_padding:
+            return [nn.Conv2d(in_channels, out_channels, 3, stride, 1)]
+        return [nn.ZeroPad2d((0, 1, 0, 1)),
+                nn.Conv2d(in_channels, out_channels, 3, stride, 0)]
 
     class Block(nn.Module):
         def __init__(self, in_channels, out_channels, stride):
             super().__init__()
             self.body = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 3, stride, 1),
+                *first_convolution(in_channels, out_channels, stride),
                 nn.BatchNorm2d(out_channels), nn.ReLU(),
                 nn.Conv2d(out_channels, out_channels, 3, 1, 1),
                 nn.BatchNorm2d(out_channels))
