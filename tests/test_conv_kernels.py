@@ -658,3 +658,62 @@ def test_balanced_chunks_stay_within_their_scratch_and_share_evenly():
     assert balanced_chunk(41, 20) == 11
     assert balanced_chunk(128, 20) == 16
     assert balanced_chunk(0, 7) == 7
+
+
+@pytest.fixture
+def wide_transforms():
+    """The loaded conv module, with its 16-wide float transforms on (skips
+    where this CPU or build has none); they are on again afterwards."""
+    from sklearn_cnn.layers._conv import _conv
+
+    _conv.set_wide_transforms(True)
+    if not _conv.set_wide_transforms(True):
+        pytest.skip("no 16-wide (AVX-512) transforms here: baseline build or CPU")
+    yield _conv
+    _conv.set_wide_transforms(True)
+
+
+@pytest.mark.parametrize("channels, filters", [(16, 16), (16, 32), (32, 48), (17, 16),
+                                               (16, 20)])
+@pytest.mark.parametrize("height, width, pad", [(28, 28, 1), (11, 9, 1), (6, 5, 0)])
+def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
+                                                     filters, height, width, pad, rng):
+    # Prediction's float F(2x2) transforms run 16 channels wide where the
+    # CPU can: the same additions lane by lane, so the same bits as the
+    # 8-wide loops, in chunks and in the one-image shared path (partial
+    # tiles, maps with inner tiles and with none, channel counts that are
+    # not multiples of 16 on either side); and the reference's values.
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    _conv = wide_transforms
+    n, relu = 2, ACTIVATION_CODES["relu"]
+    out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
+    x = rng.standard_normal((n, height, width, channels)).astype(np.float32)
+    weights = rng.standard_normal((3, 3, channels, filters)).astype(np.float32)
+    bias = rng.standard_normal(filters).astype(np.float32)
+    transformed = np.empty(_conv.winograd_weights_shape(channels, filters, 2),
+                           np.float32)
+    _conv.winograd_weights(weights, transformed)
+
+    def run(rows_per_block, n_threads):
+        size = max(_conv.winograd_scratch_size(n, out_h, out_w, channels, filters, 2),
+                   _conv.winograd_shared_scratch_size(out_h, out_w, channels, filters,
+                                                      2, n_threads))
+        out = np.empty((n, out_h, out_w, filters), np.float32)
+        _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out,
+                             np.full((n_threads, size), np.nan, np.float32),
+                             3, 3, 1, 1, pad, pad, 1, 1, n, relu, n_threads, None,
+                             rows_per_block, 0, transformed)
+        return out
+
+    runs = [(0, 1), (2, 1), (2, 2), (2, 3)]
+    wide = [run(*args) for args in runs]
+    _conv.set_wide_transforms(False)
+    narrow = [run(*args) for args in runs]
+    for a, b in zip(wide, narrow):
+        np.testing.assert_array_equal(a, b)
+    conv = ref.conv2d_forward(x.astype(np.float64), weights.astype(np.float64),
+                              np.zeros(filters), (1, 1), (pad, pad), (out_h, out_w),
+                              "identity")
+    np.testing.assert_allclose(wide[0], np.maximum(conv + bias, 0), rtol=2e-4,
+                               atol=2e-4)

@@ -74,6 +74,7 @@ from ._winograd cimport (
     winograd_plane,
     winograd_positions,
     winograd_scratch,
+    winograd_set_wide,
     winograd_shared_scratch,
     winograd_weight_grad_chunk,
 )
@@ -900,6 +901,14 @@ cdef void winograd_image_shared(
                                 cout, scale, bias,
                                 NULL if addend == NULL else
                                 addend + (oh * g.out_w + ow) * cout, activation)
+
+
+def set_wide_transforms(bint enabled):
+    """Let prediction's float F(2x2) tile transforms run 16 channels wide
+    (AVX-512, see ``_winograd.h``) where the CPU can, or not; returns
+    whether they could before.  On by default; never in the baseline build.
+    Both ways give the same bits: the switch is for tests and benchmarks."""
+    return winograd_set_wide(enabled)
 
 
 def winograd_shared_scratch_size(int out_h, int out_w, int channels, int out_channels,

@@ -41,6 +41,8 @@ cdef extern from "_winograd.h":
                                     intp_t u_plane, float* dw) noexcept nogil
     void winograd_weight_grad_double(const double* du, intp_t cin, intp_t cout,
                                      intp_t u_plane, double* dw) noexcept nogil
+    # Whether the float transforms may run 16 channels wide (_winograd.h).
+    bint winograd_set_wide(bint enabled) noexcept nogil
 
 
 cdef extern from "_winograd4.h":
