@@ -55,53 +55,6 @@
 #define SKLEARN_CNN_ALWAYS_INLINE static inline
 #endif
 
-/* Pointers to the side x side positions of an input tile whose top-left
- * position is (top, left) in an image of height x width positions, each
- * `step` bytes after the previous one along a row (a position's channels):
- * d[side * i + j] is that of (top + i, left + j), or `zeros` where that is
- * outside the image.  Byte pointers, so that one copy serves both types.
- * Most tiles lie inside the image: their positions are not tested one by
- * one. */
-SKLEARN_CNN_OUT_OF_LINE void winograd_tile_positions(
-        const char *image, ptrdiff_t height, ptrdiff_t width, ptrdiff_t step,
-        ptrdiff_t top, ptrdiff_t left, int side, const char *zeros,
-        const char **d) {
-    if (top >= 0 && top + side <= height && left >= 0 && left + side <= width) {
-        const char *corner = image + (top * width + left) * step;
-        for (int i = 0; i < side; ++i)
-            for (int j = 0; j < side; ++j)
-                d[side * i + j] = corner + (i * width + j) * step;
-        return;
-    }
-    for (int i = 0; i < side; ++i) {
-        const ptrdiff_t row = top + i;
-        for (int j = 0; j < side; ++j) {
-            const ptrdiff_t column = left + j;
-            d[side * i + j] = row >= 0 && row < height && column >= 0 && column < width
-                ? image + (row * width + column) * step : zeros;
-        }
-    }
-}
-
-/* Pointers to the tile x tile output positions of an output tile whose
- * top-left position is (top, left) in a map of height x width, `step`
- * bytes apart along a row: rows[tile * i + j] for (top + i, left + j), or
- * `outside + (tile * i + j - 1) * outside_step` past the map's bottom or
- * right edge (odd sizes; the tile's first position is always inside). */
-SKLEARN_CNN_OUT_OF_LINE void winograd_tile_outputs(
-        char *image, ptrdiff_t height, ptrdiff_t width, ptrdiff_t step,
-        ptrdiff_t top, ptrdiff_t left, int tile, char *outside,
-        ptrdiff_t outside_step, char **rows) {
-    const int inside = top + tile <= height && left + tile <= width;
-    for (int i = 0; i < tile; ++i)
-        for (int j = 0; j < tile; ++j) {
-            const int k = tile * i + j;
-            rows[k] = inside || (top + i < height && left + j < width)
-                ? image + ((top + i) * width + left + j) * step
-                : outside + (k - 1) * outside_step;
-        }
-}
-
 /* The float tile transforms of prediction, F(2x2), 16 channels per
  * instruction, for channel counts that are multiples of 16 on CPUs with
  * AVX-512 (in the AVX2 build only; winograd_wide_float says when).  The

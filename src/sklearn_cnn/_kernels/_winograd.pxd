@@ -43,12 +43,6 @@ cdef extern from "_winograd.h":
                                      intp_t u_plane, double* dw) noexcept nogil
     # Whether the float transforms may run 16 channels wide (_winograd.h).
     bint winograd_set_wide(bint enabled) noexcept nogil
-    void winograd_tile_positions(const char* image, intp_t height, intp_t width,
-                                 intp_t step, intp_t top, intp_t left, int side,
-                                 const char* zeros, const char** d) noexcept nogil
-    void winograd_tile_outputs(char* image, intp_t height, intp_t width, intp_t step,
-                               intp_t top, intp_t left, int tile, char* outside,
-                               intp_t outside_step, char** rows) noexcept nogil
 
 
 cdef extern from "_winograd4.h":
@@ -126,12 +120,17 @@ cdef inline void winograd_input_tile(
     floating* tmp,          # scratch: (36, C) for tile 4
 ) noexcept nogil:
     """B^T d B for the input tile of output tile (ty, tx) of sample n."""
-    cdef intp_t cin = g.channels
+    cdef intp_t side = tile + 2, cin = g.channels
     cdef const floating* d[36]
-    winograd_tile_positions(<const char*> (x + n * g.height * g.width * cin),
-                            g.height, g.width, cin * sizeof(floating),
-                            tile * ty - g.pad_top, tile * tx - g.pad_left, tile + 2,
-                            <const char*> zeros, <const char**> d)
+    cdef intp_t i, j, ih, iw
+    for i in range(side):
+        ih = tile * ty + i - g.pad_top
+        for j in range(side):
+            iw = tile * tx + j - g.pad_left
+            if ih >= 0 and ih < g.height and iw >= 0 and iw < g.width:
+                d[side * i + j] = x + ((n * g.height + ih) * g.width + iw) * cin
+            else:
+                d[side * i + j] = zeros
     if tile == 4:
         if floating is float:
             winograd4_input_tile_float(d, cin, v, tmp)
@@ -173,10 +172,14 @@ cdef inline void output_tile_rows(
     (ty, tx) of sample n; a position past the map's bottom or right edge
     (odd sizes) gets ``outside + (i - 1) * outside_step`` instead (the
     tile's first position is always inside)."""
-    winograd_tile_outputs(<char*> (y + n * g.out_h * g.out_w * g.out_channels),
-                          g.out_h, g.out_w, g.out_channels * sizeof(floating),
-                          tile * ty, tile * tx, tile, <char*> outside,
-                          outside_step * sizeof(floating), <char**> rows)
+    cdef intp_t i, oh, ow
+    for i in range(tile * tile):
+        oh = tile * ty + i // tile
+        ow = tile * tx + i % tile
+        if oh < g.out_h and ow < g.out_w:
+            rows[i] = y + ((n * g.out_h + oh) * g.out_w + ow) * g.out_channels
+        else:
+            rows[i] = outside + (i - 1) * outside_step
 
 
 cdef inline void winograd_weight_grad_chunk(
