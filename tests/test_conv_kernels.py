@@ -673,6 +673,32 @@ def wide_transforms():
     _conv.set_wide_transforms(True)
 
 
+def test_wide_transforms_follow_the_cpu():
+    # The AVX2 build asks CPUID and XGETBV itself whether AVX-512 runs here:
+    # on Linux that must agree with the kernel's own flags.
+    import os
+
+    from sklearn_cnn._kernels import _conv, _cpu
+
+    if not os.path.exists("/proc/cpuinfo"):
+        pytest.skip("no /proc/cpuinfo to compare with")
+    flags = set()
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    assert not _conv.set_wide_transforms(True)  # the baseline build: never
+    if not _cpu.has_avx2():
+        pytest.skip("no AVX2 build runs here")
+    try:
+        from sklearn_cnn._kernels import _conv_avx2
+    except ImportError:
+        pytest.skip("built without the AVX2 modules")
+    _conv_avx2.set_wide_transforms(True)
+    assert _conv_avx2.set_wide_transforms(True) == ("avx512f" in flags)
+
+
 @pytest.mark.parametrize("channels, filters", [(16, 16), (16, 32), (32, 48), (17, 16),
                                                (16, 20)])
 @pytest.mark.parametrize("height, width, pad", [(28, 28, 1), (11, 9, 1), (6, 5, 0)])
