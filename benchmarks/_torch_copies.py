@@ -60,6 +60,7 @@ def _layers_in_order(model):
     from sklearn_cnn.layers._dense import DenseLayer
 
     network = model._build_network(model.n_outputs_, model.image_shape_, fuse=False)
+    fitted = model.parameters_ | model.state_
     layers, last_map = [], None
     for layer in network.walk():
         names = list(layer.parameters()) + list(layer.state())
@@ -67,8 +68,7 @@ def _layers_in_order(model):
         if not names:
             last_map = shape if shape is not None and len(shape) == 3 else last_map
             continue
-        arrays = {name: (model.parameters_ | model.state_)[f"{layer.path}.{name}"]
-                  for name in names}
+        arrays = {name: fitted[f"{layer.path}.{name}"] for name in names}
         if isinstance(layer, ConvLayer):
             layers.append(("conv", arrays, None))
         elif isinstance(layer, BatchNormLayer):
