@@ -130,7 +130,7 @@ def single_threaded_blas():
     and predict from several Python threads) neither restore the user's
     setting while a kernel still runs nor leave BLAS stuck at one thread.
     Calling the libraries' own functions (see ``_thread_count_functions``)
-    costs about 2 us per block with two OpenBLAS libraries, against 10 us
+    costs about 3 us per block with two OpenBLAS libraries, against 10 us
     through threadpoolctl's library controllers and ~35 us for
     ``ThreadpoolController.limit``.
     """

@@ -62,7 +62,7 @@
  * winograd_output_tile_float (which call these), lane by lane: the same
  * bits.  With 16 or 32 channels a tile's loop runs once or twice, and
  * 8-wide the transforms and their pointers took about half of a 16 ->
- * 16-channel layer's time (one 28x28 image, in C: 19.9 of 37-40 us; 12-14
+ * 16-channel layer's time (one 28x28 image, in C: 19.9 of 35-40 us; 12-14
  * us 16-wide). */
 #if defined(__AVX2__) && (defined(__GNUC__) || defined(__clang__)) && \
     (defined(__x86_64__) || defined(__i386__))
@@ -83,9 +83,11 @@ static inline int winograd_wide_float(ptrdiff_t channels) {
 }
 
 static inline int winograd_set_wide(int enabled) {
-    int previous = sklearn_cnn_winograd_wide != 0;
-    sklearn_cnn_winograd_wide = enabled && sklearn_cnn_cpu_has_avx512f();
-    return previous && sklearn_cnn_cpu_has_avx512f();
+    const int can = sklearn_cnn_cpu_has_avx512f();
+    /* -1 (not asked yet) means on wherever the CPU can */
+    const int previous = sklearn_cnn_winograd_wide != 0 && can;
+    sklearn_cnn_winograd_wide = enabled && can;
+    return previous;
 }
 
 SKLEARN_CNN_AVX512 void winograd_input_tile_wide_float(
