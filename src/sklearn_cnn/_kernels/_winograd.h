@@ -83,11 +83,10 @@ static inline int winograd_wide_float(ptrdiff_t channels) {
 }
 
 static inline int winograd_set_wide(int enabled) {
-    const int can = sklearn_cnn_cpu_has_avx512f();
     /* -1 (not asked yet) means on wherever the CPU can */
-    const int previous = sklearn_cnn_winograd_wide != 0 && can;
-    sklearn_cnn_winograd_wide = enabled && can;
-    return previous;
+    int previous = sklearn_cnn_winograd_wide != 0;
+    sklearn_cnn_winograd_wide = enabled && sklearn_cnn_cpu_has_avx512f();
+    return previous && sklearn_cnn_cpu_has_avx512f();
 }
 
 SKLEARN_CNN_AVX512 void winograd_input_tile_wide_float(
