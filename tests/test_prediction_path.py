@@ -630,3 +630,49 @@ def test_transform_takes_the_pooled_network(conv_layers, hidden, monkeypatch, rn
         np.testing.assert_array_equal(expected, X[:6])
     else:
         assert expected.shape[1] == clf.get_feature_names_out().shape[0]
+
+
+def test_replayed_calls_take_typed_views_of_writeable_float_arrays(rng):
+    """A plan's kernel calls get the fused kernel's specialisation and
+    typed memoryviews of their writeable, C-contiguous float arrays (views
+    of the same memory); anything else is passed on as it is."""
+    from sklearn_cnn._kernels import _activations
+    from sklearn_cnn.layers._base import replayable_call
+
+    read_only = rng.rand(3, 4).astype(np.float32)
+    read_only.flags.writeable = False
+    others = (read_only, rng.rand(4, 6)[:, ::2], np.arange(6, dtype=np.int32), None, 3)
+    for dtype, name in [(np.float32, "float"), (np.float64, "double")]:
+        arrays = tuple(rng.rand(*(2,) * ndim).astype(dtype) for ndim in (1, 2, 3, 4))
+        kernel, arguments = replayable_call(_activations.add_and_activate,
+                                            arrays + others)
+        assert kernel is _activations.add_and_activate.__signatures__[name]
+        for array, view in zip(arrays, arguments):
+            assert type(view) is not np.ndarray
+            assert np.asarray(view).base is array or np.shares_memory(view, array)
+            np.testing.assert_array_equal(np.asarray(view), array)
+        assert all(view is other for view, other in zip(arguments[4:], others))
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_plans_replay_with_read_only_parameters(n_threads):
+    """Parameters a user made read-only (say, loaded from a memory map) are
+    passed to the replayed kernels as arrays: the same predictions."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    for model in _planned_models(X[:200], y[:200]):
+        frozen = clone(model)
+        for name in ("parameters_", "state_"):
+            arrays = {k: v.copy() for k, v in getattr(model, name).items()}
+            for array in arrays.values():
+                array.flags.writeable = False
+            setattr(frozen, name, arrays)
+        for attribute, value in vars(model).items():
+            if attribute not in ("parameters_", "state_"):
+                setattr(frozen, attribute, value)
+        with threadpool_limits(n_threads, "openmp"):
+            for i in range(3):
+                np.testing.assert_array_equal(frozen.predict_proba(X[i:i + 1]),
+                                              model.predict_proba(X[i:i + 1]))

@@ -21,6 +21,7 @@ from ._base import (
     check_activation,
     forward_or_plan,
     register,
+    replayable_call,
     require_feature_map,
     size_text,
 )
@@ -151,7 +152,7 @@ class ResidualLayer(Layer):
                      self.activation_code, n_threads)
         _activations.add_and_activate(*arguments)
         if steps is not None:
-            steps.append((_activations.add_and_activate, arguments))
+            steps.append(replayable_call(_activations.add_and_activate, arguments))
         return out
 
     def export_onnx(self, graph, x, input_shape):
