@@ -10,8 +10,6 @@ from cython cimport floating
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
-import numpy as np
-
 from ._activations cimport activate, multiply_by_derivative
 from ._typedefs cimport intp_t, IDENTITY, RELU
 
@@ -139,56 +137,3 @@ def largest_magnitude(
                 largest64 = max(largest64, bits64[i] & 0x7fffffffffffffffULL)
             memcpy(&magnitude64, &largest64, sizeof(double))
     return magnitude64
-
-
-def typed_views(tuple arguments):
-    """``arguments`` with every writeable, C-contiguous float32 or float64
-    ndarray of 1 to 4 dimensions replaced by a typed memoryview of it.
-
-    A kernel takes such a view without acquiring and checking the array's
-    buffer again (the views are of the type shared by all kernel modules):
-    replayed prediction plans pass them.  Other arguments are kept as they
-    are.
-    """
-    return tuple([_typed_view(argument) for argument in arguments])
-
-
-cdef object _typed_view(object array):
-    cdef float[::1] float1
-    cdef float[:, ::1] float2
-    cdef float[:, :, ::1] float3
-    cdef float[:, :, :, ::1] float4
-    cdef double[::1] double1
-    cdef double[:, ::1] double2
-    cdef double[:, :, ::1] double3
-    cdef double[:, :, :, ::1] double4
-    if (type(array) is not np.ndarray or not array.flags.c_contiguous
-            or not array.flags.writeable):
-        return array
-    if array.dtype == np.float32:
-        if array.ndim == 1:
-            float1 = array
-            return float1
-        if array.ndim == 2:
-            float2 = array
-            return float2
-        if array.ndim == 3:
-            float3 = array
-            return float3
-        if array.ndim == 4:
-            float4 = array
-            return float4
-    elif array.dtype == np.float64:
-        if array.ndim == 1:
-            double1 = array
-            return double1
-        if array.ndim == 2:
-            double2 = array
-            return double2
-        if array.ndim == 3:
-            double3 = array
-            return double3
-        if array.ndim == 4:
-            double4 = array
-            return double4
-    return array

@@ -28,7 +28,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .._kernels import _activations
+from .._kernels import _snapshot
 from .._spec import Spec, nested_spec_params, replace_in_tuple
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
@@ -344,14 +344,14 @@ def forward_or_plan(layer, x, n_threads, steps, *extra):
 def replayable_call(kernel, arguments):
     """``(kernel, arguments)`` as a prediction plan replays them: the fused
     kernel's specialisation for the dtype of ``arguments[0]``, and the
-    arrays as typed memoryviews (``_activations.typed_views``).  Neither
+    arrays as typed memoryviews (``_snapshot.typed_views``).  Neither
     Cython's dispatcher nor a buffer check then runs per call: the
     arguments of one FM-LeNet image's four kernel calls took 7.3 us instead
     of 3.7 (hot, empty inputs), resnet2d's eleven 29.3 instead of 11.0."""
     signatures = getattr(kernel, "__signatures__", None)
     if signatures:
         kernel = signatures["float" if arguments[0].dtype == np.float32 else "double"]
-    return kernel, _activations.typed_views(arguments)
+    return kernel, _snapshot.typed_views(arguments)
 
 
 class KernelCallLayer(Layer):
