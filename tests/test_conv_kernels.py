@@ -1,5 +1,7 @@
 """Convolution kernels against the NumPy reference and finite differences."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -440,12 +442,16 @@ def test_series_winograd_kernel_scale_bias_and_activation(columns_per_block,
     ids=["conv", "pool", "overlap", "valid", "valid-pool", "one-output"])
 @pytest.mark.parametrize("with_scale", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, width, pad,
-                                                             pool, with_scale, dtype, rng):
-    # Row blocks with 2-D Winograd weights ask for each image convolved by
-    # all threads together (a few images in prediction): the same bits as a
-    # chunk of that one image, whatever the thread count, and the reference;
-    # partial tiles and maps smaller than one tile included.
+def test_few_images_by_winograd_match_chunks_and_threads(tile, height, width, pad,
+                                                        pool, with_scale, dtype, rng):
+    # Row blocks with 2-D Winograd weights (a few images in prediction)
+    # convolve each block of whole tiles as a chunk, or with share_winograd
+    # each image by all threads together.  Shared: the same bits as a chunk
+    # of that one image (the same GEMMs), whatever the thread count.  Blocks:
+    # the same bits at any thread count (whether they are the chunk's depends
+    # on the BLAS kernels: their GEMMs are shorter).  Both give the
+    # reference's values; partial tiles and maps smaller than one tile
+    # included.
     from sklearn_cnn._kernels import _conv
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
@@ -462,7 +468,7 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
                               (out_h, out_w), "identity")
     expected = np.maximum(conv * (1 if scale is None else scale) + bias, 0)
 
-    def run(rows_per_block, n_threads):
+    def run(rows_per_block, n_threads, share=False):
         per_thread = max(
             _conv.winograd_scratch_size(1, out_h, out_w, channels, filters, tile),
             -(-_conv.winograd_shared_scratch_size(out_h, out_w, channels, filters,
@@ -472,7 +478,7 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
             out = np.empty((n, out_h, out_w, filters), dtype)
             _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out, cols,
                                  3, 3, 1, 1, pad, pad, 1, 1, 1, relu, n_threads, scale,
-                                 rows_per_block, 0, transformed)
+                                 rows_per_block, 0, transformed, share)
             return out
         size, stride = pool
         pooled = np.empty((n, (out_h - size) // stride + 1, (out_w - size) // stride + 1,
@@ -481,7 +487,7 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
             x, weights.reshape(-1, filters), bias, pooled, None, cols,
             np.empty((n_threads, out_h * out_w * filters), dtype),
             3, 3, 1, 1, pad, pad, 1, 1, out_h, out_w, size, size, stride, stride,
-            1, rows_per_block, relu, n_threads, scale, transformed, True)
+            1, rows_per_block, relu, n_threads, scale, transformed, True, share)
         return pooled
 
     chunks = run(0, 1)
@@ -491,13 +497,20 @@ def test_one_image_shared_winograd_matches_chunks_and_threads(tile, height, widt
     tolerance = 1e-9 if dtype == np.float64 else 2e-4
     np.testing.assert_allclose(chunks, expected, rtol=tolerance, atol=tolerance)
     for n_threads in (1, 2, 3):
-        np.testing.assert_array_equal(run(2, n_threads), chunks)
+        np.testing.assert_array_equal(run(2, n_threads, share=True), chunks)
+    # Blocks start on the image's tiles: whole tiles of rows, or pooled rows
+    # whose windows start there.
+    rows = tile if pool is None else tile // math.gcd(pool[1], tile)
+    blocks = run(rows, 1)
+    np.testing.assert_allclose(blocks, expected, rtol=tolerance, atol=tolerance)
+    for n_threads in (2, 3):
+        np.testing.assert_array_equal(run(rows, n_threads), blocks)
     with pytest.raises(ValueError, match="too small"):
         cols = np.empty((1, 10), dtype)
         _conv.conv2d_forward(x, weights.reshape(-1, filters), bias,
                              np.empty_like(conv, dtype=dtype),
                              cols, 3, 3, 1, 1, pad, pad, 1, 1, 1, relu, 1, None, 2, 0,
-                             transformed)
+                             transformed, True)
 
 
 def test_series_winograd_arrays_are_checked():
@@ -706,7 +719,8 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
                                                      filters, height, width, pad, rng):
     # Prediction's float F(2x2) transforms run 16 channels wide where the
     # CPU can: the same additions lane by lane, so the same bits as the
-    # 8-wide loops, in chunks and in the one-image shared path (partial
+    # 8-wide loops, in chunks, in blocks of rows and in the one-image shared
+    # path (partial
     # tiles, maps with inner tiles and with none, channel counts that are
     # not multiples of 16 on either side); and the reference's values.
     from sklearn_cnn.layers._base import ACTIVATION_CODES
@@ -721,7 +735,7 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
                            np.float32)
     _conv.winograd_weights(weights, transformed)
 
-    def run(rows_per_block, n_threads):
+    def run(rows_per_block, n_threads, share=False):
         size = max(_conv.winograd_scratch_size(n, out_h, out_w, channels, filters, 2),
                    _conv.winograd_shared_scratch_size(out_h, out_w, channels, filters,
                                                       2, n_threads))
@@ -729,10 +743,10 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
         _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out,
                              np.full((n_threads, size), np.nan, np.float32),
                              3, 3, 1, 1, pad, pad, 1, 1, n, relu, n_threads, None,
-                             rows_per_block, 0, transformed)
+                             rows_per_block, 0, transformed, share)
         return out
 
-    runs = [(0, 1), (2, 1), (2, 2), (2, 3)]
+    runs = [(0, 1), (2, 1), (2, 3), (2, 1, True), (2, 2, True), (2, 3, True)]
     wide = [run(*args) for args in runs]
     _conv.set_wide_transforms(False)
     narrow = [run(*args) for args in runs]

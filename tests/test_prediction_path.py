@@ -429,15 +429,20 @@ def test_im2col_chunks_follow_the_blas_kernels(monkeypatch, small_kernels):
                                atol=1e-7)
 
 
-def test_one_image_on_one_thread_takes_the_chunk_path(monkeypatch):
-    """On one thread, one image's 2-D Winograd convolutions run as a chunk
-    of one sample rather than shared between threads; both do the same
-    operations on the same data: bitwise the same predictions at 1-3
-    threads (float32, fused residual sums and max-pooling included)."""
+@pytest.mark.parametrize("small_kernels", [False, True])
+def test_one_image_by_winograd_takes_blocks_or_the_shared_path(monkeypatch,
+                                                              small_kernels):
+    """One image's 2-D Winograd convolutions: with BLAS small-matrix kernels
+    (which pack no weights for a block's short GEMMs), blocks of whole tiles
+    of rows at every thread count; without, a chunk of one sample on one
+    thread and the image shared between 2 or more threads, which run the
+    same GEMMs.  Either way bitwise the same predictions at 1-3 threads
+    (float32, fused residual sums and max-pooling included)."""
     from sklearn.datasets import load_digits
 
     from sklearn_cnn.layers import _conv
 
+    monkeypatch.setattr(_conv, "has_small_matrix_kernels", lambda: small_kernels)
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
     models = _fitted_models(X[:200], y[:200])
@@ -446,10 +451,12 @@ def test_one_image_on_one_thread_takes_the_chunk_path(monkeypatch):
         kernel = getattr(_conv._conv, name)
 
         def spy(*args, kernel=kernel, name=name, **kwargs):
-            # See ConvLayer.forward's calls.
-            rows_per_block = args[17 if name == "conv2d_forward" else 22]
-            winograd = args[19 if name == "conv2d_forward" else 26] is not None
-            calls.append((winograd, rows_per_block))
+            # See ConvLayer._kernel_call's arguments; a block of pooled rows
+            # starts on conv row (block * rows) * pool stride.
+            pooled = name == "conv2d_maxpool_forward"
+            rows, winograd, share = (22, 26, 28) if pooled else (17, 19, 20)
+            if args[winograd] is not None:
+                calls.append((args[rows] * (args[20] if pooled else 1), args[share]))
             return kernel(*args, **kwargs)
 
         monkeypatch.setattr(_conv._conv, name, spy)
@@ -459,10 +466,13 @@ def test_one_image_on_one_thread_takes_the_chunk_path(monkeypatch):
             calls.clear()
             with threadpool_limits(n_threads, "openmp"):
                 results.append(model.predict_proba(X[7:8]))
-            shared = [rows for winograd, rows in calls if winograd]
             # The 2-D models have Winograd layers; the series one has none.
-            assert bool(shared) == (index != 1)
-            assert all((rows == 0) == (n_threads == 1) for rows in shared)
+            assert bool(calls) == (index != 1)
+            for conv_rows, share in calls:
+                if small_kernels:  # blocks of whole tiles (of 2 rows)
+                    assert conv_rows > 0 and conv_rows % 2 == 0 and not share
+                else:
+                    assert (conv_rows > 0) == share == (n_threads > 1)
         assert all(np.array_equal(results[0], other) for other in results[1:])
 
 

@@ -941,6 +941,7 @@ def conv2d_forward(
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     int rows_per_block=0, int columns_per_block=0,
     const floating[:, ::1] winograd_weights=None,  # IN: see _winograd_pointer
+    bint share_winograd=False,
     const floating[:, :, :, ::1] addend=None,  # IN: like out, added before the activation
 ):
     """Convolution + bias (+ addend) + activation.
@@ -954,8 +955,10 @@ def conv2d_forward(
     contiguous in the output since there is one row (ignored otherwise);
     given series' Winograd weights, those few series are one chunk that all
     threads convolve together (``winograd1d_shared``), in all of ``cols``.
-    Given 2-D Winograd weights, ``rows_per_block`` > 0 asks for the same
-    with images, one at a time (``winograd_image_shared``).
+    Given 2-D Winograd weights, each block of rows is a Winograd chunk (the
+    caller makes ``rows_per_block`` a multiple of the tile, so that the
+    blocks' tiles are the image's), or with ``share_winograd`` the images
+    are convolved one at a time by all threads (``winograd_image_shared``).
 
     ``addend`` is added after the bias, before the activation: a residual
     block's sum fused into its last convolution in prediction, bitwise the
@@ -1015,7 +1018,7 @@ def conv2d_forward(
                                 NULL if added == NULL else added + start * out_channels,
                                 activation)
         return
-    if by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
+    if share_winograd and by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
         _check_shared_scratch(g, cols, n_threads)
         with nogil:
             for n in range(n_samples):
@@ -1164,7 +1167,7 @@ def conv2d_maxpool_forward(
     int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     const floating[:, ::1] winograd_weights=None,  # IN: see _winograd_pointer
-    bint pool_first=False,
+    bint pool_first=False, bint share_winograd=False,
 ):
     """Convolution + bias + activation + max pooling; see the module notes.
 
@@ -1184,9 +1187,10 @@ def conv2d_maxpool_forward(
     rows [r0, r1) of the image are the im2col of the same image with the
     padding on top shifted by r0 * stride.  Both sizes come from the shape,
     so results do not depend on the thread count.  Given 2-D Winograd
-    weights, the images are convolved one at a time by all threads
-    (``winograd_image_shared``) into ``conv_out`` and then pooled in those
-    blocks.
+    weights, a block's conv rows are a Winograd chunk (the caller makes them
+    start on the image's tiles), or with ``share_winograd`` the images are
+    convolved one at a time by all threads (``winograd_image_shared``) into
+    ``conv_out`` and then pooled in those blocks.
     """
     cdef intp_t n_samples = x.shape[0]
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
@@ -1213,7 +1217,7 @@ def conv2d_maxpool_forward(
     if n_samples == 0:
         return
     winners = winners_pointer(argmax, n_samples, pooled_image)
-    if by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
+    if share_winograd and by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
         _check_shared_scratch(g, cols, n_threads)
         if conv_out.shape[0] * conv_out.shape[1] < image:
             raise ValueError("conv_out is too small for one image")

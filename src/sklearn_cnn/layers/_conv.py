@@ -10,6 +10,7 @@ for 3x3 kernels, F(n + 1 - r, r) for series' kernels of r = 3..7 taps
 (n = 10 points in training, 8 in prediction).
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,16 +51,24 @@ CHUNK_GROUP = 4
 
 # Predicting fewer samples than this, all threads work on one image at a
 # time (latency).  A convolution by im2col (fused with max-pool or not)
-# splits the image into ROW_BLOCKS blocks of rows; one by Winograd shares
-# the image between the threads, which split its tiles' transforms and then
-# its GEMMs, one tile position each (_conv.winograd_image_shared), and a
-# fused max-pool then pools in the blocks of rows.  Both numbers are
-# constants: no dependence on threads.  Winograd in blocks of rows made
-# every thread pack all the weights for GEMMs a few tiles tall (one
-# FM-LeNet image, full predict_proba: 101-108 / 108-112 us on 1 / 2 threads,
-# against 110 / 90 by im2col in 8 blocks); shared, its 32 -> 64-channel
-# layer (14x14, pooled) takes 26.8 / 19.2 us against im2col's 36.1 / 25.6,
-# and a 64 -> 64 one at 14x14 45 / 31 against 129 / 77.
+# splits the image into ROW_BLOCKS blocks of rows.  One by Winograd does the
+# same, in blocks of whole tiles (the image's own tiles), where BLAS has
+# small-matrix kernels that multiply a block's short GEMMs without packing
+# the weights (has_small_matrix_kernels; products of at most
+# SMALL_GEMM_MULTIPLY_ADDS).  Elsewhere every thread would pack all the
+# weights for GEMMs a few tiles tall (one FM-LeNet image, full
+# predict_proba: 101-108 / 108-112 us on 1 / 2 threads, against 110 / 90 by
+# im2col in 8 blocks), so the threads share the image instead: they split
+# its tiles' transforms and then its GEMMs, one tile position each
+# (_conv.winograd_image_shared; a fused max-pool then pools in the blocks
+# of rows), and one thread convolves it as a chunk, with the same GEMMs.
+# On a 2-core Xeon with OpenBLAS's SkylakeX kernels, blocks against shared,
+# one image's predict_proba on 2 threads, alternated in one process: resnet2d
+# 219-230 against 286-295 us, FM-LeNet 102 against 108 us; on 1 thread,
+# blocks against a chunk, alternated processes: resnet2d 395-424 against
+# 422-438 us, FM-LeNet 140-208 against 142-213 us (a slow period).  With OpenBLAS's Haswell
+# kernels blocks took 1.2x (resnet2d) and 1.6x (FM-LeNet) the shared path's
+# time.  Both numbers are constants: no dependence on threads.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
@@ -386,7 +395,13 @@ class ConvLayer(KernelCallLayer):
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, height, width, self.filters, channels, tile,
                 self.kernel_w))
-        if self.winograd_active and not training:
+        # A few images by Winograd in blocks of rows (see ROW_SPLIT_MAX_SAMPLES).
+        self.winograd_row_blocks = (
+            self.winograd_active and not training and not self.winograd_series
+            and has_small_matrix_kernels()
+            and self._row_block_tiles(tile) * channels * self.filters
+            <= SMALL_GEMM_MULTIPLY_ADDS)
+        if self.winograd_active and not training and not self.winograd_row_blocks:
             # A few series convolve as one chunk in all threads' scratch, a
             # few images one at a time.
             few = (_conv.winograd_scratch_size(
@@ -417,6 +432,24 @@ class ConvLayer(KernelCallLayer):
             shape = ((batch_size, *self.input_shape) if self.needs_input_grad
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
+
+    def _block_rows(self, rows, align):
+        """Rows (of the output, or pooled) per block of a few images split
+        into ROW_BLOCKS blocks of rows, rounded up to a multiple of ``align``."""
+        return -(-rows // (ROW_BLOCKS * align)) * align
+
+    def _row_block_tiles(self, tile):
+        """Winograd tiles of one block of rows of an image (see _block_rows):
+        the height of its GEMMs."""
+        out_h, out_w, _ = self.conv_shape
+        if self.pool:
+            pool = self.pool
+            align = tile // math.gcd(pool.stride_h, tile)
+            pooled_rows = self._block_rows(pool.output_shape[0], align)
+            rows = (pooled_rows - 1) * pool.stride_h + pool.pool_h
+        else:
+            rows = self._block_rows(out_h, tile)
+        return -(-min(rows, out_h) // tile) * -(-out_w // tile)
 
     def series_tiles(self, n_samples, points=WINOGRAD_SERIES_TILE):
         """The series' Winograd tiles of ``n_samples`` output series, for a
@@ -505,14 +538,17 @@ class ConvLayer(KernelCallLayer):
             transformed = None
         # Predicting a few images: split each into blocks of rows.
         few = not self.training and n < ROW_SPLIT_MAX_SAMPLES
-        if few and n == 1 and n_threads == 1 and self.winograd_active \
-                and not self.winograd_series:
+        # A few images by Winograd: blocks of rows, or shared (see
+        # ROW_SPLIT_MAX_SAMPLES).
+        share = few and self.winograd_active and not self.winograd_series \
+            and not self.winograd_row_blocks
+        if share and n == 1 and n_threads == 1:
             # One thread gains nothing from sharing the image: a chunk of
             # it runs the same transforms and GEMMs on the same data (the
             # same results) without the shared path's per-tile epilogues and
             # parallel regions (one resnet2d image's forward: 150-160 -> 141-147
             # us; its predict_proba 169-172 -> 160-165 us).
-            few = False
+            few = share = False
         # In prediction, a ReLU or identity epilogue with no negative
         # multiplier commutes with the max-pool: run it on the pooled
         # values only (exactly the same results, see conv2d_maxpool_forward).
@@ -527,7 +563,10 @@ class ConvLayer(KernelCallLayer):
             if with_addend:
                 raise ValueError("a convolution fused with pooling takes no addend")
             pool = self.pool
-            rows_per_block = -(-pool.output_shape[0] // ROW_BLOCKS) if few else 0
+            # Winograd blocks start on the image's tiles (the same tiles).
+            align = (WINOGRAD_PREDICT_TILE // math.gcd(pool.stride_h, WINOGRAD_PREDICT_TILE)
+                     if winograd_weights is not None else 1)
+            rows_per_block = self._block_rows(pool.output_shape[0], align) if few else 0
             return _conv.conv2d_maxpool_forward, (
                 self.weights_2d, bias, out,
                 self.argmax[:n] if self.training else None,
@@ -537,11 +576,12 @@ class ConvLayer(KernelCallLayer):
                 *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
                 chunk, rows_per_block, self.activation_code,
-                n_threads, multiplier, winograd_weights, pool_first,
+                n_threads, multiplier, winograd_weights, pool_first, share,
             ), out, False
         # Blocks of columns, for maps of one row (series).
         out_h, out_w, _ = self.conv_shape
-        rows_per_block = -(-out_h // ROW_BLOCKS) if few and out_h > 1 else 0
+        align = WINOGRAD_PREDICT_TILE if winograd_weights is not None else 1
+        rows_per_block = self._block_rows(out_h, align) if few and out_h > 1 else 0
         columns_per_block = (max(-(-out_w // ROW_BLOCKS), MIN_BLOCK_COLUMNS)
                              if few and out_h == 1 else 0)
         return _conv.conv2d_forward, (
@@ -549,7 +589,7 @@ class ConvLayer(KernelCallLayer):
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
             chunk, activation if with_addend else self.activation_code, n_threads,
-            multiplier, rows_per_block, columns_per_block, winograd_weights,
+            multiplier, rows_per_block, columns_per_block, winograd_weights, share,
         ), out, True
 
     def export_onnx(self, graph, x, input_shape):
