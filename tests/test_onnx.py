@@ -160,8 +160,9 @@ def test_series_winograd_predictions_match_onnx_runtime(n_predicted):
 @pytest.mark.parametrize("n_predicted", [1, 3])
 def test_few_images_winograd_predictions_match_onnx_runtime(n_predicted, digits):
     # One to three images predict each 3x3 convolution with >= 8 input
-    # channels by Winograd on all threads (winograd_image_shared), a fused
-    # max-pool and a folded BatchNormalization included.
+    # channels by Winograd on all threads (in blocks of rows, or shared: see
+    # layers._conv.ROW_SPLIT_MAX_SAMPLES), a fused max-pool and a folded
+    # BatchNormalization included.
     X, y = digits
     layers = (Conv2D(8), Conv2D(12, activation="identity"), BatchNormalization(),
               Activation(), "maxpool", Conv2D(16), "maxpool")
