@@ -62,13 +62,13 @@ CHUNK_GROUP = 4
 # its tiles' transforms and then its GEMMs, one tile position each
 # (_conv.winograd_image_shared; a fused max-pool then pools in the blocks
 # of rows), and one thread convolves it as a chunk, with the same GEMMs.
-# On a 2-core Xeon with OpenBLAS's SkylakeX kernels, blocks against shared,
-# one image's predict_proba on 2 threads, alternated in one process: resnet2d
-# 219-230 against 286-295 us, FM-LeNet 102 against 108 us; on 1 thread,
-# blocks against a chunk, alternated processes: resnet2d 395-424 against
-# 422-438 us, FM-LeNet 140-208 against 142-213 us (a slow period).  With OpenBLAS's Haswell
-# kernels blocks took 1.2x (resnet2d) and 1.6x (FM-LeNet) the shared path's
-# time.  Both numbers are constants: no dependence on threads.
+# On a 2-core Xeon with OpenBLAS's SkylakeX kernels, one image's
+# predict_proba, alternated in one process (medians of 20 rounds): on 2
+# threads blocks took 0.78-0.82x the shared path's time for resnet2d,
+# 0.87-0.92x for FM-LeNet; on 1 thread 0.86x a chunk's for resnet2d,
+# 0.92-1.03x for FM-LeNet.  With OpenBLAS's Haswell kernels blocks took 1.2x
+# (resnet2d) and 1.6x (FM-LeNet) the shared path's time.  Both numbers are
+# constants: no dependence on threads.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
