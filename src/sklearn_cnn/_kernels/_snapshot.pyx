@@ -15,6 +15,7 @@ prediction's threads; its answer does not depend on how many.
 """
 
 cimport cython
+from cython cimport floating
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange
@@ -146,33 +147,28 @@ def typed_views(tuple arguments):
 
 
 cdef object _typed_view(object array):
-    cdef float[::1] float1
-    cdef float[:, ::1] float2
-    cdef float[:, :, :, ::1] float4
-    cdef double[::1] double1
-    cdef double[:, ::1] double2
-    cdef double[:, :, :, ::1] double4
     if (type(array) is not np.ndarray or not array.flags.c_contiguous
             or not array.flags.writeable):
         return array
     if array.dtype == np.float32:
-        if array.ndim == 1:
-            float1 = array
-            return float1
-        if array.ndim == 2:
-            float2 = array
-            return float2
-        if array.ndim == 4:
-            float4 = array
-            return float4
-    elif array.dtype == np.float64:
-        if array.ndim == 1:
-            double1 = array
-            return double1
-        if array.ndim == 2:
-            double2 = array
-            return double2
-        if array.ndim == 4:
-            double4 = array
-            return double4
+        return _view_of(array, <float*> NULL)
+    if array.dtype == np.float64:
+        return _view_of(array, <double*> NULL)
+    return array
+
+
+cdef object _view_of(object array, floating* item_type):
+    """A typed memoryview of ``array``, whose items are ``item_type``'s."""
+    cdef floating[::1] one
+    cdef floating[:, ::1] two
+    cdef floating[:, :, :, ::1] four
+    if array.ndim == 1:
+        one = array
+        return one
+    if array.ndim == 2:
+        two = array
+        return two
+    if array.ndim == 4:
+        four = array
+        return four
     return array
