@@ -445,8 +445,8 @@ def test_series_winograd_kernel_scale_bias_and_activation(columns_per_block,
 def test_few_images_by_winograd_match_chunks_and_threads(tile, height, width, pad,
                                                         pool, with_scale, dtype, rng):
     # Row blocks with 2-D Winograd weights (a few images in prediction)
-    # convolve each block of whole tiles as a chunk, or with share_winograd
-    # each image by all threads together.  Shared: the same bits as a chunk
+    # convolve each block of whole tiles as a chunk, or, for a negative count
+    # of rows, each image by all threads together.  Shared: the same bits as a chunk
     # of that one image (the same GEMMs), whatever the thread count.  Blocks:
     # the same bits at any thread count (whether they are the chunk's depends
     # on the BLAS kernels: their GEMMs are shorter).  Both give the
@@ -478,7 +478,8 @@ def test_few_images_by_winograd_match_chunks_and_threads(tile, height, width, pa
             out = np.empty((n, out_h, out_w, filters), dtype)
             _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out, cols,
                                  3, 3, 1, 1, pad, pad, 1, 1, 1, relu, n_threads, scale,
-                                 rows_per_block, 0, transformed, share)
+                                 -rows_per_block if share else rows_per_block, 0,
+                                 transformed)
             return out
         size, stride = pool
         pooled = np.empty((n, (out_h - size) // stride + 1, (out_w - size) // stride + 1,
@@ -487,7 +488,8 @@ def test_few_images_by_winograd_match_chunks_and_threads(tile, height, width, pa
             x, weights.reshape(-1, filters), bias, pooled, None, cols,
             np.empty((n_threads, out_h * out_w * filters), dtype),
             3, 3, 1, 1, pad, pad, 1, 1, out_h, out_w, size, size, stride, stride,
-            1, rows_per_block, relu, n_threads, scale, transformed, True, share)
+            1, -rows_per_block if share else rows_per_block, relu, n_threads, scale,
+            transformed, True)
         return pooled
 
     chunks = run(0, 1)
@@ -509,8 +511,8 @@ def test_few_images_by_winograd_match_chunks_and_threads(tile, height, width, pa
         cols = np.empty((1, 10), dtype)
         _conv.conv2d_forward(x, weights.reshape(-1, filters), bias,
                              np.empty_like(conv, dtype=dtype),
-                             cols, 3, 3, 1, 1, pad, pad, 1, 1, 1, relu, 1, None, 2, 0,
-                             transformed, True)
+                             cols, 3, 3, 1, 1, pad, pad, 1, 1, 1, relu, 1, None, -2, 0,
+                             transformed)
 
 
 def test_series_winograd_arrays_are_checked():
@@ -743,7 +745,7 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
         _conv.conv2d_forward(x, weights.reshape(-1, filters), bias, out,
                              np.full((n_threads, size), np.nan, np.float32),
                              3, 3, 1, 1, pad, pad, 1, 1, n, relu, n_threads, None,
-                             rows_per_block, 0, transformed, share)
+                             -rows_per_block if share else rows_per_block, 0, transformed)
         return out
 
     runs = [(0, 1), (2, 1), (2, 3), (2, 1, True), (2, 2, True), (2, 3, True)]

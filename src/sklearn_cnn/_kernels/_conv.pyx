@@ -941,7 +941,6 @@ def conv2d_forward(
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     int rows_per_block=0, int columns_per_block=0,
     const floating[:, ::1] winograd_weights=None,  # IN: see _winograd_pointer
-    bint share_winograd=False,
     const floating[:, :, :, ::1] addend=None,  # IN: like out, added before the activation
 ):
     """Convolution + bias (+ addend) + activation.
@@ -957,8 +956,10 @@ def conv2d_forward(
     threads convolve together (``winograd1d_shared``), in all of ``cols``.
     Given 2-D Winograd weights, each block of rows is a Winograd chunk (the
     caller makes ``rows_per_block`` a multiple of the tile, so that the
-    blocks' tiles are the image's), or with ``share_winograd`` the images
-    are convolved one at a time by all threads (``winograd_image_shared``).
+    blocks' tiles are the image's), or, for a negative ``rows_per_block``,
+    the images are convolved one at a time by all threads
+    (``winograd_image_shared``).  (A sign rather than another argument: each
+    argument of these kernels added about 3 KB to the wheel.)
 
     ``addend`` is added after the bias, before the activation: a residual
     block's sum fused into its last convolution in prediction, bitwise the
@@ -984,6 +985,8 @@ def conv2d_forward(
     g.winograd_tile = winograd_tile(winograd_weights)
     check_winograd_geometry(g)
     cdef ConvGeometry block
+    cdef bint share = rows_per_block < 0
+    rows_per_block = abs(rows_per_block)
     cdef bint by_columns = columns_per_block > 0 and out_h == 1
     cdef bint by_rows = rows_per_block > 0 and not by_columns
     cdef intp_t n_blocks = 1
@@ -1018,7 +1021,7 @@ def conv2d_forward(
                                 NULL if added == NULL else added + start * out_channels,
                                 activation)
         return
-    if share_winograd and by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
+    if share and by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
         _check_shared_scratch(g, cols, n_threads)
         with nogil:
             for n in range(n_samples):
@@ -1167,7 +1170,7 @@ def conv2d_maxpool_forward(
     int samples_per_chunk, int pooled_rows_per_block, int activation, int n_threads,
     const floating[::1] channel_scale=None,  # IN: (OC,) see _scale_pointer
     const floating[:, ::1] winograd_weights=None,  # IN: see _winograd_pointer
-    bint pool_first=False, bint share_winograd=False,
+    bint pool_first=False,
 ):
     """Convolution + bias + activation + max pooling; see the module notes.
 
@@ -1188,9 +1191,10 @@ def conv2d_maxpool_forward(
     padding on top shifted by r0 * stride.  Both sizes come from the shape,
     so results do not depend on the thread count.  Given 2-D Winograd
     weights, a block's conv rows are a Winograd chunk (the caller makes them
-    start on the image's tiles), or with ``share_winograd`` the images are
-    convolved one at a time by all threads (``winograd_image_shared``) into
-    ``conv_out`` and then pooled in those blocks.
+    start on the image's tiles), or, for a negative ``pooled_rows_per_block``,
+    the images are convolved one at a time by all threads
+    (``winograd_image_shared``) into ``conv_out`` and then pooled in blocks of
+    ``-pooled_rows_per_block`` rows (see conv2d_forward).
     """
     cdef intp_t n_samples = x.shape[0]
     cdef intp_t height = x.shape[1], width = x.shape[2], channels = x.shape[3]
@@ -1201,6 +1205,8 @@ def conv2d_maxpool_forward(
     cdef ConvGeometry block
     cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
     cdef intp_t image = g.out_h * g.out_w * g.out_channels
+    cdef bint share = pooled_rows_per_block < 0
+    pooled_rows_per_block = abs(pooled_rows_per_block)
     cdef bint by_rows = pooled_rows_per_block > 0
     cdef intp_t n_blocks = (pooled_h + pooled_rows_per_block - 1) // pooled_rows_per_block \
         if by_rows else 1
@@ -1217,7 +1223,7 @@ def conv2d_maxpool_forward(
     if n_samples == 0:
         return
     winners = winners_pointer(argmax, n_samples, pooled_image)
-    if share_winograd and by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
+    if share and by_rows and transformed != NULL and not is_series_tile(g.winograd_tile):
         _check_shared_scratch(g, cols, n_threads)
         if conv_out.shape[0] * conv_out.shape[1] < image:
             raise ValueError("conv_out is too small for one image")

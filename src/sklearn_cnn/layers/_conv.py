@@ -575,8 +575,9 @@ class ConvLayer(KernelCallLayer):
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
                 *self.conv_shape[:2],
                 pool.pool_h, pool.pool_w, pool.stride_h, pool.stride_w,
-                chunk, rows_per_block, self.activation_code,
-                n_threads, multiplier, winograd_weights, pool_first, share,
+                # A negative count asks for the shared path.
+                chunk, -rows_per_block if share else rows_per_block, self.activation_code,
+                n_threads, multiplier, winograd_weights, pool_first,
             ), out, False
         # Blocks of columns, for maps of one row (series).
         out_h, out_w, _ = self.conv_shape
@@ -589,7 +590,8 @@ class ConvLayer(KernelCallLayer):
             self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
             self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
             chunk, activation if with_addend else self.activation_code, n_threads,
-            multiplier, rows_per_block, columns_per_block, winograd_weights, share,
+            multiplier, -rows_per_block if share else rows_per_block, columns_per_block,
+            winograd_weights,  # a negative count of rows asks for the shared path
         ), out, True
 
     def export_onnx(self, graph, x, input_shape):
