@@ -958,8 +958,9 @@ def conv2d_forward(
     caller makes ``rows_per_block`` a multiple of the tile, so that the
     blocks' tiles are the image's), or, for a negative ``rows_per_block``,
     the images are convolved one at a time by all threads
-    (``winograd_image_shared``).  (A sign rather than another argument: each
-    argument of these kernels added about 3 KB to the wheel.)
+    (``winograd_image_shared``).  (A sign rather than another argument: a
+    ``bint`` argument of this kernel and conv2d_maxpool_forward made the
+    wheel 5.8 KB larger.)
 
     ``addend`` is added after the bias, before the activation: a residual
     block's sum fused into its last convolution in prediction, bitwise the

@@ -140,8 +140,8 @@ def typed_views(tuple arguments):
     A kernel takes such a view without acquiring and checking the array's
     buffer again (the views are of the type shared by all kernel modules):
     replayed prediction plans pass them.  Other arguments are kept as they
-    are.  Here, not in a kernel module: the conversions to these views made
-    the wheel 8 KB larger there, 3.5 KB here (-Os).
+    are.  Here, not in a kernel module: the conversions to these views grew
+    ``_activations`` by 16.5 KB, this module (-Os) by 8.5 KB.
     """
     return tuple([_typed_view(argument) for argument in arguments])
 

@@ -399,7 +399,7 @@ class ConvLayer(KernelCallLayer):
         self.winograd_row_blocks = (
             self.winograd_active and not training and not self.winograd_series
             and has_small_matrix_kernels()
-            and self._row_block_tiles(tile) * channels * self.filters
+            and self._row_block_tiles() * channels * self.filters
             <= SMALL_GEMM_MULTIPLY_ADDS)
         if self.winograd_active and not training and not self.winograd_row_blocks:
             # A few series convolve as one chunk in all threads' scratch, a
@@ -433,22 +433,27 @@ class ConvLayer(KernelCallLayer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def _block_rows(self, rows, align):
-        """Rows (of the output, or pooled) per block of a few images split
-        into ROW_BLOCKS blocks of rows, rounded up to a multiple of ``align``."""
+    def _rows_per_block(self, winograd):
+        """Rows per block (pooled rows for a fused max-pool) when a few images
+        split into ROW_BLOCKS blocks of rows.  By Winograd the blocks start
+        on the image's own F(2x2) tiles: whole tiles of rows, or pooled rows
+        whose windows start on an even conv row."""
+        tile = WINOGRAD_PREDICT_TILE if winograd else 1
+        if self.pool:
+            rows = self.pool.output_shape[0]
+            align = tile // math.gcd(self.pool.stride_h, tile)
+        else:
+            rows, align = self.conv_shape[0], tile
         return -(-rows // (ROW_BLOCKS * align)) * align
 
-    def _row_block_tiles(self, tile):
-        """Winograd tiles of one block of rows of an image (see _block_rows):
-        the height of its GEMMs."""
+    def _row_block_tiles(self):
+        """Winograd tiles of one block of rows of an image (see
+        _rows_per_block): the height of its GEMMs."""
         out_h, out_w, _ = self.conv_shape
+        rows = self._rows_per_block(winograd=True)
         if self.pool:
-            pool = self.pool
-            align = tile // math.gcd(pool.stride_h, tile)
-            pooled_rows = self._block_rows(pool.output_shape[0], align)
-            rows = (pooled_rows - 1) * pool.stride_h + pool.pool_h
-        else:
-            rows = self._block_rows(out_h, tile)
+            rows = (rows - 1) * self.pool.stride_h + self.pool.pool_h
+        tile = WINOGRAD_PREDICT_TILE
         return -(-min(rows, out_h) // tile) * -(-out_w // tile)
 
     def series_tiles(self, n_samples, points=WINOGRAD_SERIES_TILE):
@@ -563,10 +568,7 @@ class ConvLayer(KernelCallLayer):
             if with_addend:
                 raise ValueError("a convolution fused with pooling takes no addend")
             pool = self.pool
-            # Winograd blocks start on the image's tiles (the same tiles).
-            align = (WINOGRAD_PREDICT_TILE // math.gcd(pool.stride_h, WINOGRAD_PREDICT_TILE)
-                     if winograd_weights is not None else 1)
-            rows_per_block = self._block_rows(pool.output_shape[0], align) if few else 0
+            rows_per_block = self._rows_per_block(winograd_weights is not None) if few else 0
             return _conv.conv2d_maxpool_forward, (
                 self.weights_2d, bias, out,
                 self.argmax[:n] if self.training else None,
@@ -581,8 +583,8 @@ class ConvLayer(KernelCallLayer):
             ), out, False
         # Blocks of columns, for maps of one row (series).
         out_h, out_w, _ = self.conv_shape
-        align = WINOGRAD_PREDICT_TILE if winograd_weights is not None else 1
-        rows_per_block = self._block_rows(out_h, align) if few and out_h > 1 else 0
+        rows_per_block = (self._rows_per_block(winograd_weights is not None)
+                          if few and out_h > 1 else 0)
         columns_per_block = (max(-(-out_w // ROW_BLOCKS), MIN_BLOCK_COLUMNS)
                              if few and out_h == 1 else 0)
         return _conv.conv2d_forward, (
