@@ -33,7 +33,7 @@ SIZE_OPTIMISED = (SHARED_UTILITY, "sklearn_cnn._kernels._snapshot")
 # gcc vectorises Adam's update (see _kernels/_adam_step.h).  errno is the
 # only thing the flag changes: every value is computed as before.
 NO_MATH_ERRNO = ("sklearn_cnn._kernels._optim",)
-KERNELS = ["_openmp", "_cpu", "_conv", "_pool", "_activations", "_dense", "_loss",
+KERNELS = ["_platform", "_conv", "_pool", "_activations", "_dense", "_loss",
            "_optim", "_batchnorm", "_augment", "_snapshot"]
 # Built a second time with -mavx2 on x86-64 (see _kernels/__init__.py).
 AVX2_KERNELS = ["_conv", "_batchnorm"]

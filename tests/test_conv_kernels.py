@@ -693,7 +693,7 @@ def test_wide_transforms_follow_the_cpu():
     # on Linux that must agree with the kernel's own flags.
     import os
 
-    from sklearn_cnn._kernels import _conv, _cpu
+    from sklearn_cnn._kernels import _conv, _platform
 
     if not os.path.exists("/proc/cpuinfo"):
         pytest.skip("no /proc/cpuinfo to compare with")
@@ -704,7 +704,7 @@ def test_wide_transforms_follow_the_cpu():
                 flags = set(line.split(":", 1)[1].split())
                 break
     assert not _conv.set_wide_transforms(True)  # the baseline build: never
-    if not _cpu.has_avx2():
+    if not _platform.has_avx2():
         pytest.skip("no AVX2 build runs here")
     try:
         from sklearn_cnn._kernels import _conv_avx2

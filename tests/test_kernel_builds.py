@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from sklearn_cnn import CNNClassifier, _kernels
-from sklearn_cnn._kernels._cpu import has_avx2
+from sklearn_cnn._kernels._platform import has_avx2
 from sklearn_cnn.layers import BatchNormalization, Conv2D, MaxPool2D
 from sklearn_cnn.layers import _batchnorm as batchnorm_layer
 from sklearn_cnn.layers import _conv as conv_layer

@@ -15,7 +15,7 @@ def build_info():
 
     from . import __version__
     from ._kernels import AVX2_KERNELS, load
-    from ._kernels._openmp import OPENMP_ENABLED
+    from ._kernels._platform import OPENMP_ENABLED
     from ._threads import effective_n_threads
 
     return {

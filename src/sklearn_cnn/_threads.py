@@ -15,7 +15,7 @@ from functools import lru_cache
 from joblib import cpu_count
 from threadpoolctl import ThreadpoolController
 
-from ._kernels._openmp import openmp_max_threads
+from ._kernels._platform import openmp_max_threads
 
 _blas_libraries = None
 _blas_lock = threading.Lock()

@@ -26,7 +26,7 @@ AVX2_KERNELS = ("_conv", "_batchnorm")
 def avx2_enabled():
     """True if :func:`load` picks the AVX2 builds: the CPU has AVX2 and
     ``SKLEARN_CNN_KERNELS`` is not ``baseline``."""
-    from ._cpu import has_avx2
+    from ._platform import has_avx2
 
     if os.environ.get("SKLEARN_CNN_KERNELS", "").strip().lower() == "baseline":
         return False
