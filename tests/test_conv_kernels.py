@@ -147,11 +147,9 @@ def test_winograd_path_is_taken_and_agrees_with_im2col(shape, spec, rng):
     for actual, expected in ((out, out_ref), (grad_input, grad_input_ref),
                              (grad_w, grad_w_ref)):
         np.testing.assert_allclose(actual, expected, **float32_tolerance(expected))
-    if shape[0] == 1:
-        # Series sum the bias gradient from the Winograd domain, per tile.
-        np.testing.assert_allclose(grad_b, grad_b_ref, rtol=1e-6)
-    else:
-        np.testing.assert_array_equal(grad_b, grad_b_ref)
+    # Winograd sums the bias gradient from its transformed tiles, a float
+    # sum per tile first.
+    np.testing.assert_allclose(grad_b, grad_b_ref, rtol=1e-6)
     if spec.filters >= 8:
         assert not np.array_equal(grad_input, grad_input_ref)
 
@@ -253,12 +251,15 @@ def test_conv_gradients_do_not_depend_on_thread_count(rng, channels):
 
 @pytest.mark.parametrize("filters", [5, 16, 37, 70])
 @pytest.mark.parametrize("pooled", [False, True], ids=["conv", "conv-maxpool"])
-def test_bias_gradient_sums_every_column(filters, pooled, rng):
+@pytest.mark.parametrize("channels", [3, 8], ids=["im2col", "winograd"])
+def test_bias_gradient_sums_every_column(filters, pooled, channels, rng):
     # The chunks' column sums run in blocks of 32 and 16 columns, then the
     # rest (_column_sums.h): widths that take each (70 = 32 + 32 + 6).
+    # Winograd's weight gradient sums them from its transformed tiles
+    # instead (5x6 maps: partial F(4x4) tiles).
     from sklearn_cnn.layers import MaxPool2D, Sequential
 
-    shape = (5, 6, 3)
+    shape = (5, 6, channels)
     spec = Sequential((Conv2D(filters), MaxPool2D(2))) if pooled else Conv2D(filters)
     layer = build(spec, shape, activation="identity", fuse=pooled)
     if pooled:  # the convolution with its max-pool fused
@@ -271,6 +272,7 @@ def test_bias_gradient_sums_every_column(filters, pooled, rng):
     grad_output = rng.standard_normal((5, *layer.output_shape))
     for n_threads in (1, 2):
         _, _, _, grad_bias = run_forward_backward(layer, x, grad_output, n_threads)
+        assert layer.winograd_active == (channels == 8)
         # Each output's gradient reaches the bias once (pooled: at its winner).
         np.testing.assert_allclose(grad_bias, grad_output.sum(axis=(0, 1, 2)),
                                    rtol=1e-12, atol=1e-12)

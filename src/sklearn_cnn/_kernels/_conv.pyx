@@ -542,7 +542,8 @@ cdef void chunk_backward(
     floating* grad_input,       # OUT: (n_samples, H, W, C) if compute_grad_input
     const floating* transformed_back,  # IN: Winograd weights for d input, or NULL
     bint winograd_grad,         # weight_partial in the Winograd domain (see there)
-    double* bias_grad,          # OUT: (OC,) for series' Winograd, which sums it
+    double* bias_grad,          # OUT: (OC,) where Winograd's weight gradient sums
+                                # it (see winograd_weight_grad_chunk), or NULL
 ) noexcept nogil:
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
@@ -556,7 +557,7 @@ cdef void chunk_backward(
                                      cols)
     elif winograd_grad:
         winograd_weight_grad_chunk(g, x, n_samples, g.winograd_tile, dz,
-                                   weight_partial, cols)
+                                   weight_partial, bias_grad, cols)
     else:
         if not g.pointwise:
             im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
@@ -1126,9 +1127,8 @@ def conv2d_backward(
     cdef const floating* transformed_back = _winograd_pointer(winograd_back_weights)
     g.winograd_tile = winograd_tile(winograd_back_weights, winograd_weight_grad)
     check_winograd_geometry(g)
-    # Series' Winograd weight gradient sums the bias gradient too.
-    cdef bint series_grad = (winograd_weight_grad is not None
-                             and is_series_tile(g.winograd_tile))
+    # Winograd's weight gradient sums the bias gradient too.
+    cdef bint winograd_sums = winograd_weight_grad is not None and not g.taps_major
     if n_samples == 0:
         grad_weights[:, :] = 0
         grad_bias[:] = 0
@@ -1143,7 +1143,7 @@ def conv2d_backward(
             dz = &grad_output[start, 0, 0, 0]
             bias_acc = &bias_partials[chunk, 0]
             multiply_by_derivative(dz, y, rows * out_channels, activation)
-            if not series_grad:
+            if not winograd_sums:
                 for o in range(out_channels):
                     bias_acc[o] = 0
                 add_column_sums(dz, rows, out_channels, bias_acc)
@@ -1152,7 +1152,7 @@ def conv2d_backward(
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
                            compute_grad_input, input_grad, transformed_back,
                            winograd_weight_grad is not None,
-                           bias_acc if series_grad else NULL)
+                           bias_acc if winograd_sums else NULL)
         finish_weight_grad(g, weight_partials, bias_partials, n_chunks, grad_weights,
                            grad_bias, winograd_weight_grad, n_threads)
 
