@@ -1,5 +1,6 @@
-/* Column sums of a row-major (rows, cols) block into float64 accumulators:
- * the bias gradient of a convolution's chunk.
+/* Column sums of a (rows, cols) block whose rows lie ``stride`` values
+ * apart, into float64 accumulators: the bias gradient of a convolution's
+ * chunk (stride = cols), or of its Winograd tiles (one row per tile).
  *
  * Written in Cython, the loop `acc[c] += x[r * cols + c]` stayed scalar
  * (Python's -fno-strict-aliasing lets the double accumulators alias the
@@ -20,12 +21,12 @@
 /* acc[c0 .. c0 + WIDTH) += the columns' sums, in registers. */
 #define SKLEARN_CNN_DEFINE_COLUMN_BLOCK_SUMS(NAME, TYPE, WIDTH)                 \
     SKLEARN_CNN_OUT_OF_LINE void NAME(const TYPE *restrict x, ptrdiff_t rows,   \
-                                      ptrdiff_t cols, double *restrict acc) {   \
+                                      ptrdiff_t stride, double *restrict acc) { \
         double block[WIDTH];                                                    \
         for (int k = 0; k < WIDTH; ++k)                                         \
             block[k] = acc[k];                                                  \
         for (ptrdiff_t r = 0; r < rows; ++r) {                                  \
-            const TYPE *restrict row = x + r * cols;                            \
+            const TYPE *restrict row = x + r * stride;                          \
             for (int k = 0; k < WIDTH; ++k)                                     \
                 block[k] += (double)row[k];                                     \
         }                                                                       \
@@ -39,14 +40,15 @@
     SKLEARN_CNN_DEFINE_COLUMN_BLOCK_SUMS(NAME##_32, TYPE, 32)                   \
     SKLEARN_CNN_DEFINE_COLUMN_BLOCK_SUMS(NAME##_16, TYPE, 16)                   \
     SKLEARN_CNN_OUT_OF_LINE void NAME(const TYPE *restrict x, ptrdiff_t rows,   \
-                                      ptrdiff_t cols, double *restrict acc) {   \
+                                      ptrdiff_t cols, ptrdiff_t stride,         \
+                                      double *restrict acc) {                   \
         ptrdiff_t c0 = 0;                                                       \
         for (; c0 + 32 <= cols; c0 += 32)                                       \
-            NAME##_32(x + c0, rows, cols, acc + c0);                            \
+            NAME##_32(x + c0, rows, stride, acc + c0);                          \
         for (; c0 + 16 <= cols; c0 += 16)                                       \
-            NAME##_16(x + c0, rows, cols, acc + c0);                            \
+            NAME##_16(x + c0, rows, stride, acc + c0);                          \
         for (ptrdiff_t r = 0; r < rows; ++r) {                                  \
-            const TYPE *restrict row = x + r * cols;                            \
+            const TYPE *restrict row = x + r * stride;                          \
             for (ptrdiff_t c = c0; c < cols; ++c)                               \
                 acc[c] += (double)row[c];                                       \
         }                                                                       \

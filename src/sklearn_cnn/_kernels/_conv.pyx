@@ -61,6 +61,7 @@ from ._activations cimport (
     multiply_by_derivative,
 )
 from ._blas cimport gemm_rowmajor
+from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry, make_geometry
 from ._pool cimport max_pool_rows, sample_winners, unpool_image, winners_pointer
 from ._typedefs cimport IDENTITY, RELU, intp_t, int32_t
@@ -91,23 +92,6 @@ from ._winograd1d cimport (
     winograd1d_shared,
     winograd1d_weight_grad_chunk,
 )
-
-cdef extern from "_column_sums.h":
-    void add_column_sums_float(const float* x, intp_t rows, intp_t cols,
-                               double* acc) noexcept nogil
-    void add_column_sums_double(const double* x, intp_t rows, intp_t cols,
-                                double* acc) noexcept nogil
-
-
-cdef inline void add_column_sums(const floating* x, intp_t rows, intp_t cols,
-                                 double* acc) noexcept nogil:
-    """acc[c] += the sum of column c of the row-major (rows, cols) x, row by
-    row in order (see _column_sums.h)."""
-    if floating is float:
-        add_column_sums_float(x, rows, cols, acc)
-    else:
-        add_column_sums_double(x, rows, cols, acc)
-
 
 cdef enum:
     REDUCE_BLOCK = 4096
@@ -1146,7 +1130,7 @@ def conv2d_backward(
             if not winograd_sums:
                 for o in range(out_channels):
                     bias_acc[o] = 0
-                add_column_sums(dz, rows, out_channels, bias_acc)
+                add_column_sums(dz, rows, out_channels, out_channels, bias_acc)
             input_grad = &grad_input[start, 0, 0, 0] if compute_grad_input else NULL
             chunk_backward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0], dz,
                            &weight_partials[chunk, 0], &cols[threadid(), 0],
@@ -1363,7 +1347,8 @@ def conv2d_maxpool_backward(
                 # output there *is* the pooled value.
                 multiply_by_derivative(delta, &pooled[n, 0, 0, 0],
                                        pooled_positions * out_channels, activation)
-                add_column_sums(delta, pooled_positions, out_channels, bias_acc)
+                add_column_sums(delta, pooled_positions, out_channels, out_channels,
+                                bias_acc)
                 if disjoint:
                     unpool_image(delta, where, g.out_h, g.out_w, out_channels,
                                  pool_h, pool_w, pooled_h, pooled_w, dz_sample)

@@ -10,6 +10,7 @@
 from cython cimport floating
 
 from ._blas cimport gemm_rowmajor
+from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry
 from ._typedefs cimport intp_t
 
@@ -195,9 +196,9 @@ cdef inline void winograd_weight_grad_chunk(
     ``winograd_weight_grad`` maps the sum over chunks back to the 3x3
     weights.  No im2col at all.  The bias gradient comes with it: A's row
     at the point 1 is all ones, so position (1, 1) of each transformed tile
-    is the sum of the tile's output gradients; summed over the tiles, while
-    each is in cache, it is the sum of dz over its rows, read 4 (F(2x2)) or
-    16 (F(4x4)) times less."""
+    is the sum of the tile's output gradients; summed over the tiles, it is
+    the sum of dz over its rows, read 4 (F(2x2)) or 16 (F(4x4)) times
+    less."""
     cdef WinogradScratch s = winograd_scratch(g, n_samples, tile)
     cdef intp_t n_tiles = s.n_tiles, positions = s.positions
     cdef intp_t cin = g.channels, cout = g.out_channels
@@ -209,14 +210,10 @@ cdef inline void winograd_weight_grad_chunk(
     cdef floating* zeros = scratch + s.zeros
     cdef floating* tmp = scratch + s.tmp
     cdef floating* dy[16]
-    cdef const floating* sums
     cdef intp_t n, ty, tx, i, xi, index = 0
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
     for i in range(cout):
         zeros[i] = 0
-    if bias_grad != NULL:
-        for i in range(cout):
-            bias_grad[i] = 0
     for n in range(n_samples):
         for ty in range(s.tiles_h):
             for tx in range(s.tiles_w):
@@ -236,11 +233,11 @@ cdef inline void winograd_weight_grad_chunk(
                 else:
                     winograd_grad_output_tile_double(dy[0], dy[1], dy[2], dy[3], cout,
                                                      dm + index * positions * cout)
-                if bias_grad != NULL:
-                    sums = dm + (index * positions + ones) * cout
-                    for i in range(cout):
-                        bias_grad[i] += sums[i]
                 index = index + 1
+    if bias_grad != NULL:
+        for i in range(cout):
+            bias_grad[i] = 0
+        add_column_sums(dm + ones * cout, n_tiles, cout, positions * cout, bias_grad)
     for xi in range(positions):
         gemm_rowmajor(c'T', c'N', <int> cin, <int> cout, <int> n_tiles, <floating> 1,
                       v + xi * cin, <int> (positions * cin), dm + xi * cout,

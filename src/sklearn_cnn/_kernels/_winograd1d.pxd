@@ -12,6 +12,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from ._blas cimport gemm_rowmajor
+from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry
 from ._typedefs cimport intp_t
 from ._winograd cimport WinogradScratch, winograd_plane
@@ -319,9 +320,7 @@ cdef inline void winograd1d_weight_grad_chunk(
         return
     for i in range(cout):
         bias_grad[i] = 0
-    for index in range(k.s.n_tiles):
-        for i in range(cout):
-            bias_grad[i] += dm[k.m_stride + index * cout + i]
+    add_column_sums(dm + k.m_stride, k.s.n_tiles, cout, cout, bias_grad)
 
 
 cdef inline void transform_weights_1d(
