@@ -677,17 +677,25 @@ def test_balanced_chunks_stay_within_their_scratch_and_share_evenly():
     assert balanced_chunk(0, 7) == 7
 
 
+def wide_mode():
+    """The loaded conv module's mode in prediction: 16-wide transforms, and
+    fused chunks where OpenBLAS's AVX-512 kernels run (layers._conv)."""
+    from sklearn_cnn._blas_kernels import has_small_matrix_kernels
+
+    return 2 if has_small_matrix_kernels() else 1
+
+
 @pytest.fixture
 def wide_transforms():
     """The loaded conv module, with its 16-wide float transforms on (skips
-    where this CPU or build has none); they are on again afterwards."""
+    where this CPU or build has none); as in prediction afterwards."""
     from sklearn_cnn.layers._conv import _conv
 
     _conv.set_wide_transforms(True)
-    if not _conv.set_wide_transforms(True):
+    if not _conv.set_wide_transforms(wide_mode()):
         pytest.skip("no 16-wide (AVX-512) transforms here: baseline build or CPU")
     yield _conv
-    _conv.set_wide_transforms(True)
+    _conv.set_wide_transforms(wide_mode())
 
 
 def test_wide_transforms_follow_the_cpu():
@@ -716,8 +724,8 @@ def test_wide_transforms_follow_the_cpu():
     assert _conv_avx2.set_wide_transforms(True) == ("avx512f" in flags)
 
 
-@pytest.mark.parametrize("channels, filters", [(16, 16), (16, 32), (32, 48), (17, 16),
-                                               (16, 20)])
+@pytest.mark.parametrize("channels, filters", [(16, 16), (32, 16), (48, 16), (16, 32),
+                                               (32, 48), (17, 16), (16, 20)])
 @pytest.mark.parametrize("height, width, pad", [(28, 28, 1), (11, 9, 1), (6, 5, 0)])
 def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
                                                      filters, height, width, pad, rng):
@@ -726,7 +734,10 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
     # 8-wide loops, in chunks, in blocks of rows and in the one-image shared
     # path (partial
     # tiles, maps with inner tiles and with none, channel counts that are
-    # not multiples of 16 on either side); and the reference's values.
+    # not multiples of 16 on either side); and the reference's values.  With
+    # 16 filters (and 16, 32 or 48 channels) chunks and blocks of rows run
+    # fused, in groups of 8 tiles and a shorter last group, where OpenBLAS's
+    # AVX-512 kernels run: their products' chains of FMAs give its bits.
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
     _conv = wide_transforms

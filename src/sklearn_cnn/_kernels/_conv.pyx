@@ -888,12 +888,15 @@ cdef void winograd_image_shared(
                                 addend + (oh * g.out_w + ow) * cout, activation)
 
 
-def set_wide_transforms(bint enabled):
+def set_wide_transforms(int mode):
     """Let prediction's float F(2x2) tile transforms run 16 channels wide
-    (AVX-512, see ``_winograd.h``) where the CPU can, or not; returns
-    whether they could before.  On by default; never in the baseline build.
-    Both ways give the same bits: the switch is for tests and benchmarks."""
-    return winograd_set_wide(enabled)
+    (AVX-512, see ``_winograd.h``) where the CPU can (mode 1 or True), or not
+    (0 or False); returns whether they could before.  On by default; never in
+    the baseline build.  Both ways give the same bits.  Mode 2 also fuses
+    the chunks of 16 output channels (``winograd_chunk_fused_float``), whose
+    bits are those of OpenBLAS's AVX-512 kernels: ``layers._conv`` asks for
+    it where those run.  Tests and benchmarks switch between modes."""
+    return winograd_set_wide(mode)
 
 
 def winograd_shared_scratch_size(int out_h, int out_w, int channels, int out_channels,

@@ -43,7 +43,14 @@ cdef extern from "_winograd.h":
     void winograd_weight_grad_double(const double* du, intp_t cin, intp_t cout,
                                      intp_t u_plane, double* dw) noexcept nogil
     # Whether the float transforms may run 16 channels wide (_winograd.h).
-    bint winograd_set_wide(bint enabled) noexcept nogil
+    bint winograd_set_wide(int mode) noexcept nogil
+    # F(2x2)'s chunks with 16 output channels, fused (_winograd.h).
+    bint winograd_fused_float(intp_t cin, intp_t cout) noexcept nogil
+    void winograd_chunk_fused_float(
+        const float* x, intp_t n_samples, intp_t height, intp_t width, intp_t cin,
+        intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w, const float* u,
+        intp_t plane, const float* zeros, float* spare, float* v, float* m,
+        float* y) noexcept nogil
 
 
 cdef extern from "_winograd4.h":
@@ -297,6 +304,14 @@ cdef inline void winograd_chunk(
     cdef floating* spare = scratch + s.spare
     cdef floating* tmp = scratch + s.tmp
     cdef intp_t n, ty, tx, xi, index = 0
+    if floating is float:
+        if tile == 2 and winograd_fused_float(cin, cout):
+            for xi in range(cin):
+                zeros[xi] = 0
+            winograd_chunk_fused_float(x, n_samples, g.height, g.width, cin, g.pad_top,
+                                       g.pad_left, g.out_h, g.out_w, transformed, plane,
+                                       zeros, spare, v, m, y)
+            return
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
     for xi in range(positions):
         gemm_rowmajor(c'N', c'N', <int> n_tiles, <int> cout, <int> cin, <floating> 1,
