@@ -82,7 +82,7 @@ static inline int winograd_wide_float(ptrdiff_t channels) {
     return sklearn_cnn_winograd_wide && channels % 16 == 0;
 }
 
-/* Whether the fused chunks below may run: only where asked (mode 2), i.e.
+/* Whether the fused chunks (_winograd4.h) may run: only where asked (mode 2), i.e.
  * where OpenBLAS multiplies with its AVX-512 kernels, whose bits they give
  * (its Haswell kernels sum in another order). */
 static int sklearn_cnn_winograd_fused = 0;
@@ -138,105 +138,6 @@ SKLEARN_CNN_AVX512 void winograd_output_tile_wide_float(
     }
 }
 
-/* A chunk of prediction's F(2x2, 3x3) with 16 output channels and a
- * multiple of 16 input channels, fused: groups of FUSED_GROUP tiles go
- * through the input transform, the 16 products by the transformed weights
- * and the output transform while in L1, instead of each step over the whole
- * chunk through L2 (one GEMM per position: OpenBLAS multiplies products 16
- * wide and 16 deep at 60-100 GFLOP/s, bound by moving their operands).
- * Each output's product is one chain of FMAs over the input channels in
- * order, as OpenBLAS's AVX-512 kernels compute it: the same bits, which the
- * tests check.  resnet2d's 16 -> 16 layers, the whole predict_proba in one
- * process, fused against not (medians of 16 alternated rounds): 0.88-0.90x
- * on 2,000 images, 0.91-0.95x on one.  With 32 or 64 output channels, two
- * or four blocks of 16 columns, it was 1.13-1.37x slower (resnet2d, one
- * image; FM-LeNet), where OpenBLAS runs near its peak: 16 only.
- * u: the 16 positions' (cin, 16) weights, ``plane`` values apart; zeros:
- * cin zeros, read outside the input; spare: 3 rows of 16, written past the
- * map's edge; v (FUSED_GROUP * 16 * cin) and m (FUSED_GROUP * 256) scratch. */
-#define SKLEARN_CNN_FUSED_GROUP 8
-
-static inline int winograd_fused_float(ptrdiff_t cin, ptrdiff_t cout) {
-    return sklearn_cnn_winograd_fused && cout == 16 && winograd_wide_float(cin);
-}
-
-SKLEARN_CNN_AVX512 void winograd_chunk_fused_float(
-        const float *x, ptrdiff_t n_samples, ptrdiff_t height, ptrdiff_t width,
-        ptrdiff_t cin, ptrdiff_t pad_top, ptrdiff_t pad_left, ptrdiff_t out_h,
-        ptrdiff_t out_w, const float *restrict u, ptrdiff_t plane,
-        const float *zeros, float *spare, float *restrict v, float *restrict m,
-        float *y) {
-    const ptrdiff_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2;
-    const ptrdiff_t per_sample = tiles_h * tiles_w, n_tiles = n_samples * per_sample;
-    for (ptrdiff_t first = 0; first < n_tiles; first += SKLEARN_CNN_FUSED_GROUP) {
-        const int count = n_tiles - first < SKLEARN_CNN_FUSED_GROUP
-                              ? (int)(n_tiles - first) : SKLEARN_CNN_FUSED_GROUP;
-        for (int t = 0; t < count; ++t) {
-            const ptrdiff_t n = (first + t) / per_sample, r = (first + t) % per_sample;
-            const ptrdiff_t ty = r / tiles_w, tx = r % tiles_w;
-            const float *d[16];
-            for (int i = 0; i < 4; ++i) {
-                const ptrdiff_t ih = 2 * ty + i - pad_top;
-                for (int j = 0; j < 4; ++j) {
-                    const ptrdiff_t iw = 2 * tx + j - pad_left;
-                    d[4 * i + j] = ih >= 0 && ih < height && iw >= 0 && iw < width
-                                       ? x + ((n * height + ih) * width + iw) * cin
-                                       : zeros;
-                }
-            }
-            winograd_input_tile_wide_float(d, cin, v + t * 16 * cin);
-        }
-        for (int xi = 0; xi < 16; ++xi) {
-            const float *w = u + xi * plane;
-            const float *a = v + xi * cin;
-            if (count == SKLEARN_CNN_FUSED_GROUP) {
-                /* Eight accumulators in registers (named: an array of them
-                 * went through the stack at each step). */
-                __m512 row = _mm512_loadu_ps(w);
-#define SKLEARN_CNN_FIRST(T) \
-                __m512 acc##T = _mm512_mul_ps(_mm512_set1_ps(a[T * 16 * cin]), row)
-                SKLEARN_CNN_FIRST(0); SKLEARN_CNN_FIRST(1); SKLEARN_CNN_FIRST(2);
-                SKLEARN_CNN_FIRST(3); SKLEARN_CNN_FIRST(4); SKLEARN_CNN_FIRST(5);
-                SKLEARN_CNN_FIRST(6); SKLEARN_CNN_FIRST(7);
-#undef SKLEARN_CNN_FIRST
-                for (ptrdiff_t c = 1; c < cin; ++c) {
-                    row = _mm512_loadu_ps(w + c * 16);
-#define SKLEARN_CNN_STEP(T) \
-                    acc##T = _mm512_fmadd_ps(_mm512_set1_ps(a[T * 16 * cin + c]), row, acc##T)
-                    SKLEARN_CNN_STEP(0); SKLEARN_CNN_STEP(1); SKLEARN_CNN_STEP(2);
-                    SKLEARN_CNN_STEP(3); SKLEARN_CNN_STEP(4); SKLEARN_CNN_STEP(5);
-                    SKLEARN_CNN_STEP(6); SKLEARN_CNN_STEP(7);
-#undef SKLEARN_CNN_STEP
-                }
-#define SKLEARN_CNN_STORE(T) _mm512_storeu_ps(m + (T * 16 + xi) * 16, acc##T)
-                SKLEARN_CNN_STORE(0); SKLEARN_CNN_STORE(1); SKLEARN_CNN_STORE(2);
-                SKLEARN_CNN_STORE(3); SKLEARN_CNN_STORE(4); SKLEARN_CNN_STORE(5);
-                SKLEARN_CNN_STORE(6); SKLEARN_CNN_STORE(7);
-#undef SKLEARN_CNN_STORE
-                continue;
-            }
-            for (int t = 0; t < count; ++t) {
-                __m512 acc = _mm512_mul_ps(_mm512_set1_ps(a[t * 16 * cin]),
-                                           _mm512_loadu_ps(w));
-                for (ptrdiff_t c = 1; c < cin; ++c)
-                    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[t * 16 * cin + c]),
-                                          _mm512_loadu_ps(w + c * 16), acc);
-                _mm512_storeu_ps(m + (t * 16 + xi) * 16, acc);
-            }
-        }
-        for (int t = 0; t < count; ++t) {
-            const ptrdiff_t n = (first + t) / per_sample, r = (first + t) % per_sample;
-            const ptrdiff_t oh = 2 * (r / tiles_w), ow = 2 * (r % tiles_w);
-            float *y00 = y + ((n * out_h + oh) * out_w + ow) * 16;
-            /* Past the bottom or right edge (odd sizes): the spare rows. */
-            float *y01 = ow + 1 < out_w ? y00 + 16 : spare;
-            float *y10 = oh + 1 < out_h ? y00 + out_w * 16 : spare + 16;
-            float *y11 = ow + 1 < out_w && oh + 1 < out_h ? y10 + 16 : spare + 32;
-            winograd_output_tile_wide_float(m + t * 256, 16, y00, y01, y10, y11);
-        }
-    }
-}
-
 /* The float transforms below hand channel counts that are multiples of 16
  * to these. */
 #define SKLEARN_CNN_WIDE_INPUT_TILE_float(d, cin, v)                             \
@@ -252,19 +153,6 @@ SKLEARN_CNN_AVX512 void winograd_chunk_fused_float(
 #else
 /* The baseline build: never wide. */
 static inline int winograd_set_wide(int mode) { (void)mode; return 0; }
-static inline int winograd_fused_float(ptrdiff_t cin, ptrdiff_t cout) {
-    (void)cin; (void)cout;
-    return 0;
-}
-static inline void winograd_chunk_fused_float(
-        const float *x, ptrdiff_t n_samples, ptrdiff_t height, ptrdiff_t width,
-        ptrdiff_t cin, ptrdiff_t pad_top, ptrdiff_t pad_left, ptrdiff_t out_h,
-        ptrdiff_t out_w, const float *u, ptrdiff_t plane, const float *zeros,
-        float *spare, float *v, float *m, float *y) {
-    (void)x; (void)n_samples; (void)height; (void)width; (void)cin; (void)pad_top;
-    (void)pad_left; (void)out_h; (void)out_w; (void)u; (void)plane; (void)zeros;
-    (void)spare; (void)v; (void)m; (void)y;
-}
 #define SKLEARN_CNN_WIDE_INPUT_TILE_float(d, cin, v)
 #define SKLEARN_CNN_WIDE_OUTPUT_TILE_float(m, cout, y00, y01, y10, y11)
 #endif

@@ -44,13 +44,6 @@ cdef extern from "_winograd.h":
                                      intp_t u_plane, double* dw) noexcept nogil
     # Whether the float transforms may run 16 channels wide (_winograd.h).
     bint winograd_set_wide(int mode) noexcept nogil
-    # F(2x2)'s chunks with 16 output channels, fused (_winograd.h).
-    bint winograd_fused_float(intp_t cin, intp_t cout) noexcept nogil
-    void winograd_chunk_fused_float(
-        const float* x, intp_t n_samples, intp_t height, intp_t width, intp_t cin,
-        intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w, const float* u,
-        intp_t plane, const float* zeros, float* spare, float* v, float* m,
-        float* y) noexcept nogil
 
 
 cdef extern from "_winograd4.h":
@@ -72,6 +65,13 @@ cdef extern from "_winograd4.h":
                                           float* tmp) noexcept nogil
     void winograd4_grad_output_tile_double(const double** dy, intp_t cout,
                                            double* dm, double* tmp) noexcept nogil
+    # Chunks with 16 output channels, fused (_winograd4.h).
+    bint winograd_fused_float(intp_t cin, intp_t cout) noexcept nogil
+    void winograd_chunk_fused_float(
+        const float* x, intp_t n_samples, intp_t height, intp_t width, intp_t cin,
+        intp_t pad_top, intp_t pad_left, intp_t out_h, intp_t out_w, int tile,
+        const float* u, intp_t plane, const float* zeros, float* spare, float* v,
+        float* m, float* tmp, float* y) noexcept nogil
     void winograd4_weight_grad_float(const float* du, intp_t cin, intp_t cout,
                                      intp_t u_plane, float* dw) noexcept nogil
     void winograd4_weight_grad_double(const double* du, intp_t cin, intp_t cout,
@@ -305,12 +305,12 @@ cdef inline void winograd_chunk(
     cdef floating* tmp = scratch + s.tmp
     cdef intp_t n, ty, tx, xi, index = 0
     if floating is float:
-        if tile == 2 and winograd_fused_float(cin, cout):
+        if winograd_fused_float(cin, cout):
             for xi in range(cin):
                 zeros[xi] = 0
             winograd_chunk_fused_float(x, n_samples, g.height, g.width, cin, g.pad_top,
-                                       g.pad_left, g.out_h, g.out_w, transformed, plane,
-                                       zeros, spare, v, m, y)
+                                       g.pad_left, g.out_h, g.out_w, tile, transformed,
+                                       plane, zeros, spare, v, m, tmp, y)
             return
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
     for xi in range(positions):
