@@ -147,7 +147,7 @@
     /* u = G g G^T for every (in, out) channel pair, times scale[o] unless   \
      * scale is NULL (winograd_scale_planes); u's 36 planes lie u_plane       \
      * values apart. */                                                         \
-    SKLEARN_CNN_OUT_OF_LINE void winograd4_weights_##SUFFIX(                     \
+    SKLEARN_CNN_WEIGHT_TRANSFORM_##SUFFIX void winograd4_weights_##SUFFIX(       \
             const TYPE *restrict w, ptrdiff_t cin, ptrdiff_t cout,               \
             const TYPE *restrict scale, TYPE *restrict u, ptrdiff_t u_plane) {   \
         const ptrdiff_t plane = cin * cout;                                      \
@@ -185,7 +185,7 @@
                                                                                  \
     /* dw = G^T du G for every channel pair: du's 36 planes (cin, cout) lie    \
      * u_plane values apart, dw is (3, 3, cin, cout). */                        \
-    SKLEARN_CNN_OUT_OF_LINE void winograd4_weight_grad_##SUFFIX(                 \
+    SKLEARN_CNN_WEIGHT_TRANSFORM_##SUFFIX void winograd4_weight_grad_##SUFFIX(   \
             const TYPE *restrict du, ptrdiff_t cin, ptrdiff_t cout,              \
             ptrdiff_t u_plane, TYPE *restrict dw) {                              \
         const ptrdiff_t plane = cin * cout;                                      \
