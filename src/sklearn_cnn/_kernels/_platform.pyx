@@ -1,8 +1,7 @@
 """What the machine under the compiled kernels provides: the processor's
 instruction sets and the OpenMP runtime.
 
-One module for both, not one each: a compiled module costs about 7 KB of
-the wheel before its first function.
+One module for both, not one each: two took 5.2 KB more of the wheel.
 """
 
 cdef extern from "_cpu_features.h":

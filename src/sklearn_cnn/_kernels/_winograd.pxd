@@ -42,7 +42,8 @@ cdef extern from "_winograd.h":
                                     intp_t u_plane, float* dw) noexcept nogil
     void winograd_weight_grad_double(const double* du, intp_t cin, intp_t cout,
                                      intp_t u_plane, double* dw) noexcept nogil
-    # Whether the float transforms may run 16 channels wide (_winograd.h).
+    # Whether the float transforms may run 16 channels wide, and (mode 2) the
+    # chunks of 16 output channels fused (_winograd.h, _winograd4.h).
     bint winograd_set_wide(int mode) noexcept nogil
 
 
