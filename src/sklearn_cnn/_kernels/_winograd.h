@@ -94,9 +94,9 @@ static inline int winograd_wide_float(ptrdiff_t channels) {
     return sklearn_cnn_winograd_wide && channels % 16 == 0;
 }
 
-/* Whether the fused chunks (_winograd4.h) may run: only where asked (mode 2), i.e.
- * where OpenBLAS multiplies with its AVX-512 kernels, whose bits they give
- * (its Haswell kernels sum in another order). */
+/* Whether the fused chunks (_winograd4.h) may run: only where asked (mode
+ * 2), i.e. where OpenBLAS multiplies with its AVX-512 kernels, whose bits
+ * they give (its Haswell kernels sum in another order). */
 static int sklearn_cnn_winograd_fused = 0;
 
 /* mode 0: 8 wide; 1: 16 wide where the CPU can; 2: also the fused chunks. */

@@ -304,11 +304,11 @@ cdef inline void winograd_chunk(
     cdef floating* zeros = scratch + s.zeros
     cdef floating* spare = scratch + s.spare
     cdef floating* tmp = scratch + s.tmp
-    cdef intp_t n, ty, tx, xi, index = 0
+    cdef intp_t n, ty, tx, xi, c, index = 0
     if floating is float:
         if winograd_fused_float(cin, cout):
-            for xi in range(cin):
-                zeros[xi] = 0
+            for c in range(cin):
+                zeros[c] = 0
             winograd_chunk_fused_float(x, n_samples, g.height, g.width, cin, g.pad_top,
                                        g.pad_left, g.out_h, g.out_w, tile, transformed,
                                        plane, zeros, spare, v, m, tmp, y)

@@ -303,13 +303,13 @@ SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_double(
  * FUSED_GROUP tiles go through the input transform, the tile positions'
  * products by the transformed weights and the output transform while in L1,
  * instead of each step over the whole chunk through L2 (one GEMM per
- * position: OpenBLAS multiplies products 16 wide and 16 deep at 60-100
- * GFLOP/s, bound by moving their operands).  Each output's product is one
+ * position: OpenBLAS multiplies products 16 wide and 16 deep at 53-118
+ * GFLOP/s on a 2-core Xeon, bound by moving their operands).  Each output's product is one
  * chain of FMAs over the input channels in order, as OpenBLAS's AVX-512
  * kernels compute it: the same bits, which the tests check.  resnet2d's
  * 16 -> 16 layers, the whole predict_proba in one process, fused against
  * not (medians of 16 alternated rounds): 0.88-0.90x on 2,000 images,
- * 0.93-0.95x on one.  With 32 or 64 output channels, two or four blocks of
+ * 0.93-0.95x on one, on 1 and 2 threads.  With 32 or 64 output channels, two or four blocks of
  * 16 columns, it was 1.13-1.37x slower (resnet2d, one image; FM-LeNet),
  * where OpenBLAS runs near its peak: 16 only.
  * u: the positions' (cin, 16) weights, ``plane`` values apart; zeros: cin

@@ -144,8 +144,8 @@ def fuse_winograd_chunks():
     multiplies with its AVX-512 kernels: the fused products give their
     bits, so the other paths (the shared one, the baseline build) agree.
     resnet2d's predict_proba, in one process, fused against not (medians of
-    16 alternated rounds): 0.88x on 2,000 images and 0.93x on one, 1
-    thread; 0.90x and 0.95x on 2.  Its 16 -> 16 layer in training, forward
+    16 alternated rounds, two runs): 0.88-0.90x on 2,000 images and
+    0.93-0.94x on one, 1 thread; 0.90x and 0.94-0.95x on 2.  Its 16 -> 16 layer in training, forward
     and backward at batch 128: 0.94x on 1 thread, 0.97x on 2.  Once per
     process, at the first allocation (the BLAS libraries do not change)."""
     if has_small_matrix_kernels():
