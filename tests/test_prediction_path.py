@@ -1,16 +1,14 @@
-"""The fast prediction path: pooled networks, quick validation, BLAS limit."""
+"""The fast prediction path: pooled networks, quick validation, replayed plans."""
 
-import threading
 import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from sklearn_cnn import CNNClassifier, Conv2D, MaxPool2D, _network_pool
-from sklearn_cnn._threads import single_threaded_blas
 from sklearn_cnn.architectures import resnet2d
 
 
@@ -121,43 +119,6 @@ def test_quick_validation_takes_images_and_series_in_their_layouts(monkeypatch):
         calls.clear()
         np.testing.assert_array_equal(clf.predict_proba(X), expected)
         assert calls
-
-
-def blas_threads():
-    return [info["num_threads"] for info in threadpool_info()
-            if info["user_api"] == "blas"]
-
-
-def test_blas_limit_is_restored_even_under_concurrency():
-    before = blas_threads()
-    errors = []
-    barrier = threading.Barrier(4)
-
-    def worker():
-        try:
-            barrier.wait()
-            for _ in range(200):
-                with single_threaded_blas():
-                    assert set(blas_threads()) == {1}
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    assert blas_threads() == before
-
-
-def test_blas_limit_nests():
-    before = blas_threads()
-    with single_threaded_blas():
-        with single_threaded_blas():
-            assert set(blas_threads()) == {1}
-        assert set(blas_threads()) == {1}
-    assert blas_threads() == before
 
 
 @pytest.mark.parametrize("with_batchnorm", [False, True], ids=["plain", "batchnorm"])
