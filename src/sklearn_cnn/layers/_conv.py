@@ -70,6 +70,30 @@ CHUNK_GROUP = 4
 # 0.92-1.03x for FM-LeNet.  With OpenBLAS's Haswell kernels blocks took 1.2x
 # (resnet2d) and 1.6x (FM-LeNet) the shared path's time.  Both numbers are
 # constants: no dependence on threads.
+#
+# Where even the whole image's products go to those small-matrix kernels, a
+# Winograd convolution without pooling and with a multiple of 16 filters
+# splits the image into one block per thread instead of ROW_BLOCKS: fewer,
+# taller products, and no thread waits for a last block.  The results stay
+# the same at any count because those kernels (and the fused chunks of
+# _winograd4.h) sum each output of such a product (16 filters per vector)
+# in one chain of FMAs over the channels, whatever its height.  Not so for
+# other filter counts with 32 channels or more: SciPy's OpenBLAS gave other
+# sums in blocks of other heights for 1-3, 5-7, 17-19, 21-23 ... filters (a
+# few of them as dot products), so there, and for im2col's products, the
+# split stays ROW_BLOCKS (a stride-2 Conv2D(6) on 4 channels differed at 3
+# threads).  One resnet2d image on a 2-core Xeon
+# (OpenBLAS SkylakeX kernels), each layer alone (two runs): on 1 thread, 64
+# -> 64 channels at 7x7 took 24-26 us in one block against 42-43 in four,
+# 32 -> 32 at 14x14 34.5-35 against 45-47 in seven, 16 -> 16 at 28x28 53-56
+# against 59-61; on 2 threads, in two blocks, 22-24 against 26-27, 25
+# against 31-33 and 34-36 against 41-45.  The whole predict_proba,
+# alternated in one process (medians of 15 rounds): 0.94x on 1 and on 2
+# threads.  Fused with a max-pool, FM-LeNet's convolutions were faster
+# alone in whole images too, but its predict_proba was not (1.01-1.13x on
+# 1 thread): its dense layer's 1.6 MB of weights, read next, presumably
+# lost their place in L2 to the larger blocks' scratch.  Pooled
+# convolutions keep ROW_BLOCKS.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
@@ -412,6 +436,14 @@ class ConvLayer(KernelCallLayer):
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, height, width, self.filters, channels, tile,
                 self.kernel_w))
+        # A few images in one block of rows per thread where even the
+        # whole image's products are small (see ROW_SPLIT_MAX_SAMPLES).
+        tiles = -(-out_h // WINOGRAD_PREDICT_TILE) * -(-out_w // WINOGRAD_PREDICT_TILE)
+        self.blocks_per_thread = (
+            self.winograd_active and not training and not self.winograd_series
+            and self.pool is None and self.filters % 16 == 0
+            and has_small_matrix_kernels()
+            and tiles * channels * self.filters <= SMALL_GEMM_MULTIPLY_ADDS)
         # A few images by Winograd in blocks of rows (see ROW_SPLIT_MAX_SAMPLES).
         self.winograd_row_blocks = (
             self.winograd_active and not training and not self.winograd_series
@@ -450,9 +482,9 @@ class ConvLayer(KernelCallLayer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
-    def _rows_per_block(self, winograd):
+    def _rows_per_block(self, winograd, n_blocks=ROW_BLOCKS):
         """Rows per block (pooled rows for a fused max-pool) when a few images
-        split into ROW_BLOCKS blocks of rows.  By Winograd the blocks start
+        split into ``n_blocks`` blocks of rows.  By Winograd the blocks start
         on the image's own F(2x2) tiles: whole tiles of rows, or pooled rows
         whose windows start on an even conv row."""
         tile = WINOGRAD_PREDICT_TILE if winograd else 1
@@ -461,11 +493,17 @@ class ConvLayer(KernelCallLayer):
             align = tile // math.gcd(self.pool.stride_h, tile)
         else:
             rows, align = self.conv_shape[0], tile
-        return -(-rows // (ROW_BLOCKS * align)) * align
+        return -(-rows // (n_blocks * align)) * align
+
+    def _row_blocks(self, n_threads):
+        """Blocks of rows that each of a few images splits into: one per
+        thread where blocks_per_thread, else ROW_BLOCKS (see
+        ROW_SPLIT_MAX_SAMPLES)."""
+        return max(1, n_threads) if self.blocks_per_thread else ROW_BLOCKS
 
     def _row_block_tiles(self):
-        """Winograd tiles of one block of rows of an image (see
-        _rows_per_block): the height of its GEMMs."""
+        """Winograd tiles of one of ROW_BLOCKS blocks of rows of an image
+        (see _rows_per_block): the height of its GEMMs."""
         out_h, out_w, _ = self.conv_shape
         rows = self._rows_per_block(winograd=True)
         if self.pool:
@@ -585,7 +623,9 @@ class ConvLayer(KernelCallLayer):
             if with_addend:
                 raise ValueError("a convolution fused with pooling takes no addend")
             pool = self.pool
-            rows_per_block = self._rows_per_block(winograd_weights is not None) if few else 0
+            rows_per_block = (self._rows_per_block(winograd_weights is not None,
+                                                   self._row_blocks(n_threads))
+                              if few else 0)
             return _conv.conv2d_maxpool_forward, (
                 self.weights_2d, bias, out,
                 self.argmax[:n] if self.training else None,
@@ -600,7 +640,8 @@ class ConvLayer(KernelCallLayer):
             ), out, False
         # Blocks of columns, for maps of one row (series).
         out_h, out_w, _ = self.conv_shape
-        rows_per_block = (self._rows_per_block(winograd_weights is not None)
+        rows_per_block = (self._rows_per_block(winograd_weights is not None,
+                                               self._row_blocks(n_threads))
                           if few and out_h > 1 else 0)
         columns_per_block = (max(-(-out_w // ROW_BLOCKS), MIN_BLOCK_COLUMNS)
                              if few and out_h == 1 else 0)
