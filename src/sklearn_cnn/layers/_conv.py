@@ -72,28 +72,30 @@ CHUNK_GROUP = 4
 # constants: no dependence on threads.
 #
 # Where even the whole image's products go to those small-matrix kernels, a
-# Winograd convolution without pooling and with a multiple of 16 filters
-# splits the image into one block per thread instead of ROW_BLOCKS: fewer,
-# taller products, and no thread waits for a last block.  The results stay
-# the same at any count because those kernels (and the fused chunks of
-# _winograd4.h) sum each output of such a product (16 filters per vector)
-# in one chain of FMAs over the channels, whatever its height.  Not so for
-# other filter counts with 32 channels or more: SciPy's OpenBLAS gave other
-# sums in blocks of other heights for 1-3, 5-7, 17-19, 21-23 ... filters (a
-# few of them as dot products), so there, and for im2col's products, the
-# split stays ROW_BLOCKS (a stride-2 Conv2D(6) on 4 channels differed at 3
-# threads).  One resnet2d image on a 2-core Xeon
-# (OpenBLAS SkylakeX kernels), each layer alone (two runs): on 1 thread, 64
-# -> 64 channels at 7x7 took 24-26 us in one block against 42-43 in four,
-# 32 -> 32 at 14x14 34.5-35 against 45-47 in seven, 16 -> 16 at 28x28 53-56
-# against 59-61; on 2 threads, in two blocks, 22-24 against 26-27, 25
-# against 31-33 and 34-36 against 41-45.  The whole predict_proba,
-# alternated in one process (medians of 15 rounds): 0.94x on 1 and on 2
-# threads.  Fused with a max-pool, FM-LeNet's convolutions were faster
-# alone in whole images too, but its predict_proba was not (1.01-1.13x on
-# 1 thread): its dense layer's 1.6 MB of weights, read next, presumably
-# lost their place in L2 to the larger blocks' scratch.  Pooled
-# convolutions keep ROW_BLOCKS.
+# convolution without pooling and with a multiple of 16 filters splits the
+# image into one block per thread instead of ROW_BLOCKS: fewer, taller
+# products, and no thread waits for a last block.  The results stay the
+# same at any count because those kernels (and the fused chunks of
+# _winograd4.h) sum each output of such a product (Winograd's, or im2col's
+# of more than one channel: "NN", 16 filters per vector) in one chain of
+# FMAs over the channels or taps, whatever its height.  Not so for other
+# filter counts with 32 channels or taps or more: SciPy's OpenBLAS gave
+# other sums in blocks of other heights for 1-3, 5-7, 17-19, 21-23 ...
+# filters (a few of them as dot products; a stride-2 Conv2D(6) on 4
+# channels differed at 3 threads), nor for one channel's transposed im2col
+# products: they keep ROW_BLOCKS.  One resnet2d image on a 2-core Xeon
+# (OpenBLAS SkylakeX kernels), each Winograd layer alone (two runs): on 1
+# thread, 64 -> 64 channels at 7x7 took 24-26 us in one block against 42-43
+# in four, 32 -> 32 at 14x14 34.5-35 against 45-47 in seven, 16 -> 16 at
+# 28x28 53-56 against 59-61; on 2 threads, in two blocks, 22-24 against
+# 26-27, 25 against 31-33 and 34-36 against 41-45.  The whole predict_proba,
+# alternated in one process (medians of 15-41 rounds): Winograd layers
+# 0.94-0.98x on 1 thread, 0.935-0.945x on 2; then its stride-2 and 1x1
+# im2col layers too 0.977x and 0.932x.  Fused with a max-pool, FM-LeNet's
+# convolutions were faster alone in whole images too, but its predict_proba
+# was not (1.01-1.13x on 1 thread): its dense layer's 1.6 MB of weights,
+# read next, presumably lost their place in L2 to the larger blocks'
+# scratch.  Pooled convolutions keep ROW_BLOCKS.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
@@ -440,10 +442,11 @@ class ConvLayer(KernelCallLayer):
         # whole image's products are small (see ROW_SPLIT_MAX_SAMPLES).
         tiles = -(-out_h // WINOGRAD_PREDICT_TILE) * -(-out_w // WINOGRAD_PREDICT_TILE)
         self.blocks_per_thread = (
-            self.winograd_active and not training and not self.winograd_series
-            and self.pool is None and self.filters % 16 == 0
-            and has_small_matrix_kernels()
-            and tiles * channels * self.filters <= SMALL_GEMM_MULTIPLY_ADDS)
+            not training and not self.winograd_series and self.pool is None
+            and (self.winograd_active or channels > 1)
+            and self.filters % 16 == 0 and has_small_matrix_kernels()
+            and (tiles * channels if self.winograd_active else out_h * out_w * self.taps)
+            * self.filters <= SMALL_GEMM_MULTIPLY_ADDS)
         # A few images by Winograd in blocks of rows (see ROW_SPLIT_MAX_SAMPLES).
         self.winograd_row_blocks = (
             self.winograd_active and not training and not self.winograd_series
