@@ -171,9 +171,10 @@ def test_dropout_gradient_by_finite_differences(rng):
     (Conv2D(8), Conv2D(9, activation="tanh"), MaxPool2D(2), Conv2D(10), MaxPool2D(3, 2),
      Conv2D(8)),
     # Multiples of 16 filters: one block of rows per thread (blocks_per_thread,
-    # with OpenBLAS's small-matrix kernels); 22 filters on 32 channels keep
-    # ROW_BLOCKS (those kernels' sums would depend on the blocks' heights).
-    (Conv2D(32), Conv2D(22), Conv2D(16), Conv2D(32)),
+    # with OpenBLAS's small-matrix kernels; at least two when pooled); 22
+    # filters on 32 channels keep ROW_BLOCKS (those kernels' sums would
+    # depend on the blocks' heights).
+    (Conv2D(32), Conv2D(22), Conv2D(16), MaxPool2D(2), Conv2D(32, 3, 2), Conv2D(16)),
 ], ids=["lenet", "strided-overlapping", "pointwise", "dilated", "unpooled", "winograd",
         "winograd-pooled", "winograd-16-wide"])
 def test_few_sample_prediction_paths_match_batch_paths(specs, dtype, rng):

@@ -72,8 +72,8 @@ CHUNK_GROUP = 4
 # constants: no dependence on threads.
 #
 # Where even the whole image's products go to those small-matrix kernels, a
-# convolution without pooling and with a multiple of 16 filters splits the
-# image into one block per thread instead of ROW_BLOCKS: fewer, taller
+# convolution with a multiple of 16 filters splits the image into one block
+# per thread instead of ROW_BLOCKS (see _row_blocks): fewer, taller
 # products, and no thread waits for a last block.  The results stay the
 # same at any count because those kernels (and the fused chunks of
 # _winograd4.h) sum each output of such a product (Winograd's, or im2col's
@@ -92,10 +92,11 @@ CHUNK_GROUP = 4
 # alternated in one process (medians of 15-41 rounds): Winograd layers
 # 0.94-0.98x on 1 thread, 0.935-0.945x on 2; then its stride-2 and 1x1
 # im2col layers too 0.977x and 0.932x.  Fused with a max-pool, FM-LeNet's
-# convolutions were faster alone in whole images too, but its predict_proba
-# was not (1.01-1.13x on 1 thread): its dense layer's 1.6 MB of weights,
-# read next, presumably lost their place in L2 to the larger blocks'
-# scratch.  Pooled convolutions keep ROW_BLOCKS.
+# Winograd convolution was faster alone in one block too, but its
+# predict_proba was not (1.01-1.13x on 1 thread; its dense layer's 1.6 MB
+# of weights, read next, presumably lost their place in L2 to the larger
+# block's scratch): a pooled convolution splits into at least two blocks.
+# Against ROW_BLOCKS: 0.965-0.985x on 1 thread, 0.925-0.941x on 2.
 ROW_SPLIT_MAX_SAMPLES = 4
 ROW_BLOCKS = 8
 # Maps of one row (series) split into blocks of columns, at least this many:
@@ -442,7 +443,7 @@ class ConvLayer(KernelCallLayer):
         # whole image's products are small (see ROW_SPLIT_MAX_SAMPLES).
         tiles = -(-out_h // WINOGRAD_PREDICT_TILE) * -(-out_w // WINOGRAD_PREDICT_TILE)
         self.blocks_per_thread = (
-            not training and not self.winograd_series and self.pool is None
+            not training and not self.winograd_series
             and (self.winograd_active or channels > 1)
             and self.filters % 16 == 0 and has_small_matrix_kernels()
             and (tiles * channels if self.winograd_active else out_h * out_w * self.taps)
@@ -500,9 +501,11 @@ class ConvLayer(KernelCallLayer):
 
     def _row_blocks(self, n_threads):
         """Blocks of rows that each of a few images splits into: one per
-        thread where blocks_per_thread, else ROW_BLOCKS (see
-        ROW_SPLIT_MAX_SAMPLES)."""
-        return max(1, n_threads) if self.blocks_per_thread else ROW_BLOCKS
+        thread (at least two with a max-pool) where blocks_per_thread, else
+        ROW_BLOCKS (see ROW_SPLIT_MAX_SAMPLES)."""
+        if not self.blocks_per_thread:
+            return ROW_BLOCKS
+        return max(n_threads, 2 if self.pool else 1)
 
     def _row_block_tiles(self):
         """Winograd tiles of one of ROW_BLOCKS blocks of rows of an image
