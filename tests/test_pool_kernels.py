@@ -87,14 +87,21 @@ def test_avg_pool_matches_reference(shape, pool, stride, dtype, rng, n_threads):
         **tolerance(dtype))
 
 
+@pytest.mark.parametrize("channels", [4, 16, 37])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_global_avg_pool_matches_reference(dtype, rng, n_threads):
-    layer = build(GlobalAvgPool2D(), (5, 3, 4))
-    x = rng.standard_normal((3, 5, 3, 4)).astype(dtype)
-    grad_output = rng.standard_normal((3, 1, 1, 4)).astype(dtype)
+def test_global_avg_pool_matches_reference(dtype, channels, rng, n_threads):
+    """Blocks of 16 channels summed in registers, and the rest: each
+    channel summed position by position in order, as a plain loop does."""
+    layer = build(GlobalAvgPool2D(), (5, 3, channels))
+    x = rng.standard_normal((3, 5, 3, channels)).astype(dtype)
+    grad_output = rng.standard_normal((3, 1, 1, channels)).astype(dtype)
     out, grad_input = run(layer, x, grad_output, n_threads)
     np.testing.assert_allclose(out, x.mean(axis=(1, 2), keepdims=True),
                                **tolerance(dtype))
+    in_order = np.zeros((3, channels), dtype)
+    for position in x.reshape(3, 15, channels).transpose(1, 0, 2):
+        in_order += position
+    np.testing.assert_array_equal(out.reshape(3, channels), in_order * dtype(1 / 15))
     np.testing.assert_allclose(grad_input, np.broadcast_to(grad_output / 15, x.shape),
                                **tolerance(dtype))
 

@@ -4,11 +4,10 @@ The OpenMP thread count is resolved once per fit or predict call, as
 scikit-learn does: ``omp_get_max_threads()`` (which honours
 ``OMP_NUM_THREADS`` and threadpoolctl limits) capped by the CPUs this process
 may use (affinity, cgroup quotas).  The kernels call single-threaded BLAS
-from inside their own ``prange`` loops, so their BLAS (SciPy's) must be held
-to one thread while they run, else both pools fight over the cores.
+from inside their own ``prange`` loops, so BLAS must be held to one thread
+while they run, else both pools fight over the cores.
 """
 
-import ctypes
 import os
 import threading
 from functools import lru_cache
@@ -84,57 +83,20 @@ def _thread_count_functions(lib):
     return lib.get_num_threads, lib.set_num_threads
 
 
-def _library_path(address):
-    """Real path of the shared library that holds ``address``, or None
-    where ``dladdr`` cannot tell (Windows, static builds)."""
-
-    class DlInfo(ctypes.Structure):
-        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
-                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
-
-    try:
-        dladdr = ctypes.CDLL(None).dladdr
-    except (AttributeError, OSError, TypeError):
-        return None
-    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(DlInfo)]
-    info = DlInfo()
-    if not address or not dladdr(address, ctypes.byref(info)) or not info.dli_fname:
-        return None
-    return os.path.realpath(os.fsdecode(info.dli_fname))
-
-
-def _kernels_blas_path():
-    """Real path of the BLAS library the kernels call: the one that SciPy's
-    ``cython_blas`` takes ``sgemm`` from (symbol names differ by build), or
-    None if that cannot be found."""
-    try:
-        import scipy.linalg.cython_blas as cython_blas
-
-        module = ctypes.CDLL(cython_blas.__file__)
-    except (ImportError, OSError):
-        return None
-    for symbol in ("scipy_sgemm_", "sgemm_", "scipy_sgemm_64_", "sgemm_64_", "sgemm"):
-        function = getattr(module, symbol, None)
-        if function is not None:
-            return _library_path(ctypes.cast(function, ctypes.c_void_p).value)
-    return None
-
-
 def _blas_thread_counts():
-    """``(get, set)`` of the thread count of each BLAS library to hold to
-    one thread: the one the kernels call where it can be told apart from
-    the others (NumPy's and SciPy's wheels each bring their own OpenBLAS;
-    leaving NumPy's alone saved 1.5-3% of a one-image prediction and keeps
-    other Python threads' NumPy products at their threads), else all."""
+    # Every BLAS library, not only SciPy's, which the kernels call: NumPy's
+    # wheel brings its own OpenBLAS, and NumPy products between the kernels'
+    # calls in fit (the L2 penalty's dot products, say) would wake its
+    # threads, which then spin against the kernels' OpenMP threads.  Holding
+    # SciPy's alone made one fit in scikit-learn's
+    # check_regressor_data_not_an_array take 24 s instead of 5 (2 cores),
+    # for 1.5-3% off a single-image prediction.
     # Found once, after the kernels imported scipy's BLAS: inspecting the
     # loaded libraries costs far more than setting a thread count.
     global _blas_libraries
     if _blas_libraries is None:
         libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-        kernels_blas = _kernels_blas_path()
-        used = [lib for lib in libraries
-                if kernels_blas is not None and os.path.realpath(lib.filepath) == kernels_blas]
-        _blas_libraries = [_thread_count_functions(lib) for lib in used or libraries]
+        _blas_libraries = [_thread_count_functions(lib) for lib in libraries]
     return _blas_libraries
 
 
@@ -169,15 +131,13 @@ _SINGLE_THREADED_BLAS = _SingleThreadedBlas()
 
 
 def single_threaded_blas():
-    """Hold the kernels' BLAS library to one thread inside the ``with`` block
-    (every BLAS library where it cannot be told apart, see
-    ``_blas_thread_counts``).
+    """Hold every BLAS library to one thread inside the ``with`` block.
 
     Reference-counted under a lock, so that concurrent or nested calls (fit
     and predict from several Python threads) neither restore the user's
     setting while a kernel still runs nor leave BLAS stuck at one thread.
     Calling the libraries' own functions (see ``_thread_count_functions``)
-    cost about 3 us per block with two OpenBLAS libraries, against 10 us
+    costs about 3 us per block with two OpenBLAS libraries, against 10 us
     through threadpoolctl's library controllers and ~35 us for
     ``ThreadpoolController.limit``.
     """
