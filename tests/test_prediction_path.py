@@ -282,6 +282,16 @@ def test_prediction_sees_weights_changed_between_calls(monkeypatch, n_samples):
     model.state_[next(k for k in model.state_ if k.endswith("running_mean"))][0] += 1
     np.testing.assert_array_equal(model.predict_proba(X),
                                   _fresh_prediction(model, X))
+    # One value of each convolution's weights, one at a time: read at each
+    # call by im2col, compared with the snapshot where Winograd keeps their
+    # transform.
+    convolutions = [name for name, array in model.parameters_.items()
+                    if name.endswith("weights") and array.ndim == 4]
+    assert len(convolutions) >= 5
+    for name in convolutions:
+        model.parameters_[name].flat[0] += 1
+        np.testing.assert_array_equal(model.predict_proba(X),
+                                      _fresh_prediction(model, X))
 
 
 @pytest.mark.parametrize("n_samples", [1, 1000])
