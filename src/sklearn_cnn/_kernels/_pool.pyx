@@ -126,35 +126,6 @@ def avg_pool2d_backward(
                                 dst[c] += src[c] * scale
 
 
-cdef enum:
-    MEAN_CHANNELS = 16
-
-
-cdef inline void column_means(const floating* x, intp_t rows, intp_t width,
-                              intp_t stride, floating scale, floating* out) noexcept nogil:
-    """out[c] = (the sum of column c of the (rows, width <= MEAN_CHANNELS) x
-    whose rows lie ``stride`` values apart, row by row) * scale.  A full
-    block's sums stay in registers (a local array of constant size, its loop
-    unrolled); summed through ``out`` the loop stayed scalar, each sum
-    stored and reloaded per row: one FCN series' 427 x 128 values took 13.1
-    us in its prediction plan on 1 thread, now 8.5-9.7 (SSE2: _pool has no
-    AVX2 build).  Each column is still summed row by row: the same bits."""
-    cdef floating sums[MEAN_CHANNELS]
-    cdef intp_t r, c
-    for c in range(MEAN_CHANNELS):
-        sums[c] = 0
-    if width == MEAN_CHANNELS:
-        for r in range(rows):
-            for c in range(MEAN_CHANNELS):
-                sums[c] += x[r * stride + c]
-    else:
-        for r in range(rows):
-            for c in range(width):
-                sums[c] += x[r * stride + c]
-    for c in range(width):
-        out[c] = sums[c] * scale
-
-
 def global_avg_pool2d_forward(
     const floating[:, :, :, ::1] x,      # IN: (N, H, W, C)
     floating[:, ::1] out,                # OUT: (N, C)
@@ -162,14 +133,19 @@ def global_avg_pool2d_forward(
 ):
     cdef intp_t n_samples = x.shape[0], channels = x.shape[3]
     cdef intp_t positions = x.shape[1] * x.shape[2]
-    cdef intp_t n, block, c
+    cdef intp_t n, p, c
     cdef floating scale = <floating> 1 / positions
+    cdef const floating* src
     with nogil:
         for n in prange(n_samples, schedule="static", num_threads=n_threads):
-            for block in range((channels + MEAN_CHANNELS - 1) // MEAN_CHANNELS):
-                c = block * MEAN_CHANNELS
-                column_means(&x[n, 0, 0, c], positions, min(MEAN_CHANNELS, channels - c),
-                             channels, scale, &out[n, c])
+            src = &x[n, 0, 0, 0]
+            for c in range(channels):
+                out[n, c] = 0
+            for p in range(positions):
+                for c in range(channels):
+                    out[n, c] += src[p * channels + c]
+            for c in range(channels):
+                out[n, c] *= scale
 
 
 def global_avg_pool2d_backward(
