@@ -126,13 +126,14 @@ def test_every_learned_array_has_a_named_home(data):
     assert [w.dtype for w in clf.coefs_] == dtypes
     assert all(w.flags.c_contiguous for w in clf.coefs_)
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
-    # Put into parameters_ directly, a Fortran-ordered array gets a clear error.
-    name = "conv_layers.1.weights"
-    good = clf.parameters_[name]
-    clf.parameters_[name] = np.asfortranarray(good)
-    with pytest.raises(ValueError, match="must be C-contiguous.*coefs_"):
-        clf.predict_proba(X)
-    clf.parameters_[name] = good
+    # Put into parameters_ directly, a Fortran-ordered array gets a clear error
+    # (a convolution's by im2col, a dense layer's).
+    for name in ("conv_layers.1.weights", "hidden_layers.0.weights"):
+        good = clf.parameters_[name]
+        clf.parameters_[name] = np.asfortranarray(good)
+        with pytest.raises(ValueError, match="must be C-contiguous.*coefs_"):
+            clf.predict_proba(X)
+        clf.parameters_[name] = good
     # Survives pickling; clone starts afresh; summary shows every array.
     loaded = pickle.loads(pickle.dumps(clf))
     for name, array in clf.parameters_.items():

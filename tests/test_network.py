@@ -231,3 +231,34 @@ def assert_few_sample_paths_match(specs, hidden, shape, n_samples, dtype, rng,
                                        rtol=rtol, atol=rtol)
     # Same results whatever the thread count, bit for bit.
     np.testing.assert_array_equal(predict(x[:2], 1), predict(x[:2], 3))
+
+
+@pytest.mark.parametrize("n_samples", [1, 9])
+def test_prediction_layers_share_one_scratch_buffer_and_results(n_samples, rng):
+    """In prediction the layers take turns in one scratch buffer; the
+    results are bitwise those of layers with buffers of their own, at 1-3
+    threads."""
+    from sklearn_cnn.architectures import resnet2d
+
+    specs = (*resnet2d((8, 16))[:-1], Conv2D(16, 3, 2), MaxPool2D(2))
+    network = make_network(specs, [], 3, (13, 11, 2))
+    parameters, state = network.init_parameters(rng, np.float32)
+    for name in state:
+        state[name] = rng.uniform(0.5, 2, state[name].shape).astype(np.float32)
+    x = rng.standard_normal((n_samples, 13, 11, 2)).astype(np.float32)
+    for n_threads in (1, 2, 3):
+        shared = make_network(specs, [], 3, (13, 11, 2)).bind(parameters, state)
+        shared.allocate(n_samples, np.float32, n_threads, training=False)
+        users = [layer for layer in shared.walk() if layer.scratch_size()]
+        assert len(users) >= 5
+        assert all(np.shares_memory(users[0].cols, layer.cols) for layer in users)
+        own = make_network(specs, [], 3, (13, 11, 2)).bind(parameters, state)
+        own.allocate(n_samples, np.float32, n_threads, training=False)
+        for layer in own.walk():
+            if layer.scratch_size():
+                layer.use_scratch(np.empty(layer.scratch_size(), np.float32))
+        for _ in range(2):  # the second pass replays the recorded plan
+            own.prepare(n_threads)
+            shared.prepare(n_threads)
+            np.testing.assert_array_equal(shared.forward(x, n_threads),
+                                          own.forward(x, n_threads))

@@ -78,6 +78,7 @@ class Network:
         self.input_shape = tuple(input_shape)
         # The estimator's n_layers_: the input, each declared entry, the output.
         self.n_declared_layers = len(conv_specs) + len(hidden_layer_sizes) + 2
+        self._bound = []  # the arrays of the last bind
 
     # ------------------------------------------------------------ parameters
 
@@ -110,12 +111,14 @@ class Network:
     def bind(self, parameters, state):
         """Point every layer at its arrays (shapes were checked by the caller)."""
         self._plans = {}
+        self._bound = []
         for layer in self.walk():
             own = {name: parameters[f"{layer.path}.{name}"]
                    for name in layer.parameters()}
             own_state = {name: state[f"{layer.path}.{name}"] for name in layer.state()}
             if own or own_state:
                 layer.bind(own, own_state)
+                self._bound += [*own.values(), *own_state.values()]
         return self
 
     def grads(self):
@@ -133,6 +136,18 @@ class Network:
         for index, layer in enumerate(self.layers):
             layer.allocate(batch_size, dtype, n_threads, training,
                            needs_input_grad=index > 0)
+        if not training:
+            # The layers run one after the other and keep nothing in their
+            # scratch between calls: one buffer serves them all, a smaller
+            # footprint in memory and in cache.  One resnet2d image on a
+            # 2-core Xeon, alternated in one process (medians of 21-31
+            # rounds, two runs): 0.92-0.93x on 1 thread, 0.96-1.01x on 2;
+            # one FCN series 0.94-1.00x, FM-LeNet 0.98-1.0x.
+            users = [layer for layer in self.walk() if layer.scratch_size()]
+            if users:
+                shared = np.empty(max(layer.scratch_size() for layer in users), dtype)
+                for layer in users:
+                    layer.use_scratch(shared)
         return self
 
     def prepare(self, n_threads):
@@ -141,14 +156,16 @@ class Network:
         the last time (compared byte for byte: exact, and for one resnet2d
         image about 4 us against the 29 us of computing them)."""
         if self._prepared_from is None:
-            inputs = [array for layer in self.walk() for array in layer.prepare_inputs()]
-            try:
-                self._prepared_from = ArraysSnapshot(inputs)
-            except ValueError:
+            # Every bound array, not only the snapshot's: the kernels take
+            # C-contiguous arrays (a reshape of another would be a copy,
+            # blind to later edits in place).
+            if not all(array.flags.c_contiguous for array in self._bound):
                 raise ValueError(
                     "The model's parameter arrays must be C-contiguous: assign them "
                     "through coefs_ and intercepts_ (which convert them), or put "
-                    "np.ascontiguousarray(array) into parameters_.") from None
+                    "np.ascontiguousarray(array) into parameters_.")
+            inputs = [array for layer in self.walk() for array in layer.prepare_inputs()]
+            self._prepared_from = ArraysSnapshot(inputs)
         elif self._prepared and self._prepared_from.unchanged(n_threads):
             return
         else:

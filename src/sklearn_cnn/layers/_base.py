@@ -270,6 +270,16 @@ class Layer:
         ``activation(output + addend)`` (a residual block's last layer)."""
         return False
 
+    def scratch_size(self):
+        """Values of the scratch buffer that this layer's kernels use within
+        a call and keep nothing in (0: none); see ``use_scratch``."""
+        return 0
+
+    def use_scratch(self, buffer):
+        """Use the first ``scratch_size()`` values of ``buffer`` as scratch
+        from now on: in prediction a network gives all its layers one
+        buffer, which they use in turn."""
+
     def prepare(self, n_threads):
         """Compute what prediction takes from the parameters alone (the
         arrays of ``prepare_inputs``), for the passes that follow; the

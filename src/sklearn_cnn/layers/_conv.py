@@ -486,6 +486,13 @@ class ConvLayer(KernelCallLayer):
                      else (0, 1, 1, 1))
             self.grad_input = np.empty(shape, dtype=dtype)
 
+    def scratch_size(self):
+        return self.cols.size
+
+    def use_scratch(self, buffer):
+        self.cols = buffer[:self.cols.size].reshape(self.cols.shape)
+        self._calls = {}
+
     def _rows_per_block(self, winograd, n_blocks=ROW_BLOCKS):
         """Rows per block (pooled rows for a fused max-pool) when a few images
         split into ``n_blocks`` blocks of rows.  By Winograd the blocks start
