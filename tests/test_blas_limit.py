@@ -24,7 +24,8 @@ def blas_threads():
 def two_blas_threads():
     """Every BLAS library at two threads, so that a limit to one shows."""
     with threadpool_limits(limits=2, user_api="blas"):
-        assert set(blas_threads()) == {2}
+        if set(blas_threads()) != {2}:
+            pytest.skip("a BLAS library here does not take 2 threads")
         yield
 
 
