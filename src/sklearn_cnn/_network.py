@@ -142,7 +142,8 @@ class Network:
             # footprint in memory and in cache.  One resnet2d image on a
             # 2-core Xeon, alternated in one process (medians of 21-31
             # rounds, two runs): 0.92-0.93x on 1 thread, 0.96-1.01x on 2;
-            # one FCN series 0.94-1.00x, FM-LeNet 0.98-1.0x.
+            # one FCN series 0.94-1.06x, one FM-LeNet image 0.98-1.03x
+            # (noise).
             users = [layer for layer in self.walk() if layer.scratch_size()]
             if users:
                 shared = np.empty(max(layer.scratch_size() for layer in users), dtype)

@@ -439,21 +439,19 @@ class ConvLayer(KernelCallLayer):
             scratch = max(scratch, _conv.winograd_scratch_size(
                 self.samples_per_chunk, height, width, self.filters, channels, tile,
                 self.kernel_w))
-        # A few images in one block of rows per thread where even the
-        # whole image's products are small (see ROW_SPLIT_MAX_SAMPLES).
-        tiles = -(-out_h // WINOGRAD_PREDICT_TILE) * -(-out_w // WINOGRAD_PREDICT_TILE)
-        self.blocks_per_thread = (
-            not training and not self.winograd_series
-            and (self.winograd_active or channels > 1)
-            and self.filters % 16 == 0 and has_small_matrix_kernels()
-            and (tiles * channels if self.winograd_active else out_h * out_w * self.taps)
-            * self.filters <= SMALL_GEMM_MULTIPLY_ADDS)
-        # A few images by Winograd in blocks of rows (see ROW_SPLIT_MAX_SAMPLES).
+        # A few images in blocks of rows (see ROW_SPLIT_MAX_SAMPLES): by
+        # Winograd where BLAS's small-matrix kernels take a block's products,
+        # one block per thread where they take even the whole image's.
+        small = not training and not self.winograd_series and has_small_matrix_kernels()
         self.winograd_row_blocks = (
-            self.winograd_active and not training and not self.winograd_series
-            and has_small_matrix_kernels()
+            small and self.winograd_active
             and self._row_block_tiles() * channels * self.filters
             <= SMALL_GEMM_MULTIPLY_ADDS)
+        whole_image = (self._row_block_tiles(n_blocks=1) * channels if self.winograd_active
+                       else out_h * out_w * self.taps)
+        self.blocks_per_thread = (
+            small and (self.winograd_active or channels > 1) and self.filters % 16 == 0
+            and whole_image * self.filters <= SMALL_GEMM_MULTIPLY_ADDS)
         if self.winograd_active and not training and not self.winograd_row_blocks:
             # A few series convolve as one chunk in all threads' scratch, a
             # few images one at a time.
@@ -514,11 +512,11 @@ class ConvLayer(KernelCallLayer):
             return ROW_BLOCKS
         return max(n_threads, 2 if self.pool else 1)
 
-    def _row_block_tiles(self):
-        """Winograd tiles of one of ROW_BLOCKS blocks of rows of an image
+    def _row_block_tiles(self, n_blocks=ROW_BLOCKS):
+        """Winograd tiles of one of ``n_blocks`` blocks of rows of an image
         (see _rows_per_block): the height of its GEMMs."""
         out_h, out_w, _ = self.conv_shape
-        rows = self._rows_per_block(winograd=True)
+        rows = self._rows_per_block(winograd=True, n_blocks=n_blocks)
         if self.pool:
             rows = (rows - 1) * self.pool.stride_h + self.pool.pool_h
         tile = WINOGRAD_PREDICT_TILE
