@@ -772,3 +772,111 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
                               "identity")
     np.testing.assert_allclose(wide[0], np.maximum(conv + bias, 0), rtol=2e-4,
                                atol=2e-4)
+
+
+@pytest.fixture
+def own_products(wide_transforms):
+    """The loaded conv module in mode 2, where our own products stand in for
+    OpenBLAS's (skips where they never run: no AVX-512 kernels of OpenBLAS,
+    or no AVX-512 build or CPU)."""
+    from sklearn_cnn._blas_kernels import has_small_matrix_kernels
+
+    if not has_small_matrix_kernels():
+        pytest.skip("OpenBLAS without its AVX-512 kernels here: our products never run")
+    yield wide_transforms
+
+
+@pytest.mark.parametrize("channels, filters, kernel, stride", [
+    (16, 64, 3, 2), (32, 64, 3, 2), (32, 128, 3, 2), (16, 192, 3, 1), (32, 64, 1, 1),
+    (48, 64, 4, 2), (43, 64, 3, 2), (32, 96, 3, 2), (4, 64, 5, 1), (1, 64, 3, 1)])
+def test_own_products_give_openblas_bits(own_products, channels, filters, kernel,
+                                         stride, rng):
+    # Mode 2 multiplies im2col chunks of 64k filters with _products.h's kernel,
+    # whose chains of FMAs are OpenBLAS's (mode 3): the same bits.  Outputs
+    # of 1 to 12 rows per chunk or block leave every remainder of the blocks
+    # of 6 and 2 rows; 4 x 4 x 48 = 768 taps and 43 x 9 = 387 are past the
+    # depth where OpenBLAS starts a second chain (OpenBLAS's product then),
+    # 96 filters are not a multiple of 64 and one channel is transposed.
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    _conv = own_products
+    relu = ACTIVATION_CODES["relu"]
+    taps = kernel * kernel * channels
+    weights = rng.standard_normal((taps, filters)).astype(np.float32) / math.sqrt(taps)
+    bias = rng.standard_normal(filters).astype(np.float32)
+    runs = []
+    for height, width in [(5, 5), (7, 3), (9, 11), (12, 1), (2, 2), (3, 5)]:
+        pad = kernel // 2
+        out_h = (height + 2 * pad - kernel) // stride + 1
+        out_w = (width + 2 * pad - kernel) // stride + 1
+        x = rng.standard_normal((3, height, width, channels)).astype(np.float32)
+        for samples_per_chunk, rows_per_block, n_threads in [(1, 0, 1), (2, 0, 2),
+                                                             (3, 0, 1), (1, 1, 2),
+                                                             (1, 2, 3)]:
+            runs.append((x, out_h, out_w, pad, samples_per_chunk, rows_per_block,
+                         n_threads))
+
+    def run(x, out_h, out_w, pad, samples_per_chunk, rows_per_block, n_threads):
+        out = np.empty((len(x), out_h, out_w, filters), np.float32)
+        cols = np.full((n_threads, samples_per_chunk * out_h * out_w * taps), np.nan,
+                       np.float32)
+        _conv.conv2d_forward(x, weights, bias, out, cols, kernel, kernel, stride,
+                             stride, pad, pad, 1, 1, samples_per_chunk, relu,
+                             n_threads, None, rows_per_block)
+        return out
+
+    own = [run(*args) for args in runs]
+    _conv.set_wide_transforms(3)
+    blas = [run(*args) for args in runs]
+    for a, b in zip(own, blas):
+        np.testing.assert_array_equal(a, b)
+    x, out_h, out_w, pad = runs[0][:4]
+    conv = ref.conv2d_forward(x.astype(np.float64),
+                              weights.reshape(kernel, kernel, channels, filters),
+                              np.zeros(filters), (stride, stride), (pad, pad),
+                              (out_h, out_w), "identity")
+    np.testing.assert_allclose(own[0], np.maximum(conv + bias, 0), rtol=2e-4,
+                               atol=2e-4)
+
+
+@pytest.mark.parametrize("conv_layers, shape", [
+    # 2-D Winograd (F(2x2) predicting, F(4x4) training), a stride-2 im2col
+    # layer, a 1x1 projection: all with 64 filters.
+    ((Conv2D(64), Conv2D(64, 3, 2), Conv2D(64)), (1, 9, 7)),
+    # Series: the Winograd 1-D points of 3 and 5 taps, 64 and 128 filters.
+    ("series", (2, 40)),
+])
+def test_own_products_train_and_predict_openblas_bits(own_products, conv_layers, shape,
+                                                      rng):
+    # The layers' paths end to end: a fit (training's forward pass) and
+    # predictions of 1, 3 and 40 samples on 1 and 2 threads, with our
+    # products (mode 2) and with OpenBLAS's (mode 3), bit for bit.
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn.layers import Conv1D, GlobalAvgPool1D, GlobalAvgPool2D
+
+    if conv_layers == "series":
+        conv_layers = (Conv1D(64, 5), Conv1D(128, 3), Conv1D(64, 3), GlobalAvgPool1D())
+    else:
+        conv_layers = (*conv_layers, GlobalAvgPool2D())
+    X = rng.standard_normal((40, math.prod(shape))).astype(np.float32)
+    y = np.arange(40) % 3
+
+    def fit_and_predict():
+        model = CNNClassifier(image_shape=shape, conv_layers=conv_layers,
+                              hidden_layer_sizes=(), batch_size=16, max_iter=2,
+                              random_state=0)
+        with pytest.warns(Warning):  # two epochs: not converged
+            model.fit(X, y)
+        predictions = []
+        for n_threads in (1, 2):
+            with threadpool_limits(n_threads, user_api="openmp"):
+                predictions += [model.predict_proba(X[:n]) for n in (1, 3, 40)]
+        return model.coefs_, predictions
+
+    own = fit_and_predict()
+    own_products.set_wide_transforms(3)
+    blas = fit_and_predict()
+    for a, b in zip(own[0] + own[1], blas[0] + blas[1]):
+        np.testing.assert_array_equal(a, b)

@@ -64,6 +64,7 @@ from ._blas cimport gemm_rowmajor
 from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry, make_geometry
 from ._pool cimport max_pool_rows, sample_winners, unpool_image, winners_pointer
+from ._products cimport forward_product
 from ._typedefs cimport IDENTITY, RELU, intp_t, int32_t
 from ._winograd cimport (
     transform_weights,
@@ -485,10 +486,8 @@ cdef void chunk_convolve(
                          g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
                          g.dilation_h, g.dilation_w, g.out_h, g.out_w, cols)
             chunk_cols = cols
-        gemm_rowmajor(c'N', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
-                      <floating> 1, chunk_cols, <int> g.taps,
-                      weights, <int> g.out_channels, <floating> 0, y,
-                      <int> g.out_channels)
+        forward_product(chunk_cols, g.taps, rows, g.taps, weights, g.out_channels, y,
+                        g.out_channels)
 
 
 cdef void taps_major_backward(
@@ -869,10 +868,9 @@ cdef void winograd_image_shared(
                             scratch + index * positions * cin, zeros,
                             own + (s.tmp - s.spare))
     for xi in prange(positions, schedule="static", num_threads=n_threads):
-        gemm_rowmajor(c'N', c'N', <int> s.n_tiles, <int> cout, <int> cin, <floating> 1,
-                      scratch + xi * cin, <int> (positions * cin),
-                      transformed + xi * plane, <int> cout, <floating> 0,
-                      products + xi * cout, <int> (positions * cout))
+        forward_product(scratch + xi * cin, positions * cin, s.n_tiles, cin,
+                        transformed + xi * plane, cout, products + xi * cout,
+                        positions * cout)
     for index in prange(s.n_tiles, schedule="static", num_threads=n_threads):
         own = scratch + s.spare + threadid() * per_thread
         ty = index // s.tiles_w
@@ -893,9 +891,11 @@ def set_wide_transforms(int mode):
     (AVX-512, see ``_winograd.h``) where the CPU can (mode 1 or True), or not
     (0 or False); returns whether they could before.  On by default; never in
     the baseline build.  Both ways give the same bits.  Mode 2 also fuses
-    the chunks of 16 output channels (``winograd_chunk_fused_float``), whose
-    bits are those of OpenBLAS's AVX-512 kernels: ``layers._conv`` asks for
-    it where those run.  Tests and benchmarks switch between modes."""
+    the chunks of 16 output channels (``winograd_chunk_fused_float``) and
+    multiplies im2col chunks of 32k output channels by ``_products.h``,
+    both with the bits of OpenBLAS's AVX-512 kernels: ``layers._conv`` asks
+    for it where those run.  Mode 3 fuses but leaves the products to
+    OpenBLAS.  Tests and benchmarks switch between modes."""
     return winograd_set_wide(mode)
 
 

@@ -12,6 +12,7 @@ from cython cimport floating
 from ._blas cimport gemm_rowmajor
 from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry
+from ._products cimport forward_product
 from ._typedefs cimport intp_t
 
 
@@ -315,9 +316,8 @@ cdef inline void winograd_chunk(
             return
     winograd_transform_input(g, x, n_samples, tile, v, zeros, tmp)
     for xi in range(positions):
-        gemm_rowmajor(c'N', c'N', <int> n_tiles, <int> cout, <int> cin, <floating> 1,
-                      v + xi * cin, <int> (positions * cin), transformed + xi * plane,
-                      <int> cout, <floating> 0, m + xi * cout, <int> (positions * cout))
+        forward_product(v + xi * cin, positions * cin, n_tiles, cin,
+                        transformed + xi * plane, cout, m + xi * cout, positions * cout)
     for n in range(n_samples):
         for ty in range(s.tiles_h):
             for tx in range(s.tiles_w):

@@ -14,6 +14,7 @@ from cython.parallel cimport prange
 from ._blas cimport gemm_rowmajor
 from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry
+from ._products cimport forward_product
 from ._typedefs cimport intp_t
 from ._winograd cimport WinogradScratch, winograd_plane
 
@@ -233,11 +234,15 @@ cdef inline void winograd1d_chunk(
     cdef intp_t xi, index
     winograd1d_transform_input(g, &k.plan, x, n_samples, scratch, scratch + k.s.zeros)
     for xi in range(k.plan.n):
-        gemm_rowmajor(c'N', c'T' if transposed else c'N', <int> k.s.n_tiles,
-                      <int> cout, <int> cin, <floating> 1, scratch + xi * k.v_stride,
-                      <int> cin, transformed + xi * k.plane,
-                      <int> (cin if transposed else cout), <floating> 0,
-                      products + xi * k.m_stride, <int> cout)
+        if transposed:
+            gemm_rowmajor(c'N', c'T', <int> k.s.n_tiles, <int> cout, <int> cin,
+                          <floating> 1, scratch + xi * k.v_stride, <int> cin,
+                          transformed + xi * k.plane, <int> cin, <floating> 0,
+                          products + xi * k.m_stride, <int> cout)
+        else:
+            forward_product(scratch + xi * k.v_stride, cin, k.s.n_tiles, cin,
+                            transformed + xi * k.plane, cout, products + xi * k.m_stride,
+                            cout)
     for index in range(k.s.n_tiles):
         winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
                                bias if bias != NULL else scratch + k.s.zeros, y,
@@ -268,10 +273,9 @@ cdef inline void winograd1d_shared(
         winograd1d_input_tile(g, &k.plan, x, index, k.s.tiles_w, scratch, k.v_stride,
                               zeros)
     for xi in prange(k.plan.n, schedule="static", num_threads=n_threads):
-        gemm_rowmajor(c'N', c'N', <int> k.s.n_tiles, <int> cout, <int> cin,
-                      <floating> 1, scratch + xi * k.v_stride, <int> cin,
-                      transformed + xi * k.plane, <int> cout, <floating> 0,
-                      products + xi * k.m_stride, <int> cout)
+        forward_product(scratch + xi * k.v_stride, cin, k.s.n_tiles, cin,
+                        transformed + xi * k.plane, cout, products + xi * k.m_stride,
+                        cout)
     for index in prange(k.s.n_tiles, schedule="static", num_threads=n_threads):
         winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
                                bias if bias != NULL else zeros, y, scratch + k.s.spare)

@@ -1,0 +1,110 @@
+/* Our own float product for the im2col convolutions, standing in for
+ * OpenBLAS's SGEMM where that runs its AVX-512 kernels, with their bits.
+ *
+ *     y (rows x cout, rows ldy apart) = a (rows x taps, rows lda apart)
+ *                                       @ w (taps x cout)
+ *
+ * all row-major, cout a multiple of 32: im2col's products, and those of
+ * Winograd's tile positions.  OpenBLAS's AVX-512 kernels (small
+ * and packed) sum each output in one chain of FMAs over the taps, from the
+ * first tap's product, while the taps fit in one of its blocks of depth;
+ * so does this, and the results are the same bits (scanned against
+ * SciPy's OpenBLAS 0.3 for 1 to 6000 rows, 1 to 400 taps and 16 to 512
+ * outputs: all equal; from 500 taps on OpenBLAS starts a second chain).
+ *
+ * Why not OpenBLAS: for a chunk of a few images its small-matrix kernels
+ * read the weights unpacked at every output row, its packed ones pack them
+ * again at every call.  Here blocks of 6 rows x 64 outputs (8 x 32) keep
+ * 24 (16) accumulators in registers, and each tap's weights are loaded once
+ * per block.  In C, one thread, a 2-core Xeon (model 207): FM-LeNet's 32 ->
+ * 64 layer, 196 rows x 288 taps x 64, 58-70 against 85-94 us; resnet2d's
+ * stride-2 layers (49 x 288 x 64, 196 x 144 x 32) 0.86-0.96x; 16 outputs
+ * only were slower (1.0-1.16x): those stay with OpenBLAS. */
+#ifndef SKLEARN_CNN_PRODUCTS_H
+#define SKLEARN_CNN_PRODUCTS_H
+
+#include <stddef.h>
+
+#include "_winograd.h"
+
+/* OpenBLAS's first block of depth holds at least this many taps. */
+#define SKLEARN_CNN_PRODUCT_MAX_TAPS 384
+
+#if defined(SKLEARN_CNN_AVX512)
+
+/* Where the product may stand in for OpenBLAS's: mode 2 of
+ * winograd_set_wide, which layers/_conv.py asks for only where OpenBLAS
+ * multiplies with its AVX-512 kernels (has_small_matrix_kernels). */
+static inline int own_product_float(ptrdiff_t taps, ptrdiff_t cout) {
+    return sklearn_cnn_own_products && sklearn_cnn_winograd_wide > 0 &&
+           cout % 64 == 0 && taps <= SKLEARN_CNN_PRODUCT_MAX_TAPS;
+}
+
+/* One block of ``R`` rows by ``16 * NJ`` outputs (constants where it is
+ * called: the accumulators live in registers). */
+static inline __attribute__((always_inline, target("avx512f"))) void product_block(
+        int R, int NJ, const float *a, ptrdiff_t lda, ptrdiff_t taps,
+        const float *w, ptrdiff_t cout, float *y, ptrdiff_t ldy) {
+    __m512 acc[8][4], wk[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j)
+        wk[j] = _mm512_loadu_ps(w + 16 * j);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+        const __m512 ar = _mm512_set1_ps(a[r * lda]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NJ; ++j)
+            acc[r][j] = _mm512_mul_ps(ar, wk[j]);
+    }
+    for (ptrdiff_t k = 1; k < taps; ++k) {
+#pragma GCC unroll 4
+        for (int j = 0; j < NJ; ++j)
+            wk[j] = _mm512_loadu_ps(w + k * cout + 16 * j);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const __m512 ar = _mm512_set1_ps(a[r * lda + k]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NJ; ++j)
+                acc[r][j] = _mm512_fmadd_ps(ar, wk[j], acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int j = 0; j < NJ; ++j)
+            _mm512_storeu_ps(y + r * ldy + 16 * j, acc[r][j]);
+}
+
+/* Blocks of 6 rows (24 accumulators), then of 2 and 1: a block of one row
+ * has 4 chains of FMAs, too few to hide their latency, and with 1-5 rows
+ * left (a few images' Winograd tiles) single rows took 1.36x OpenBLAS's
+ * time. */
+SKLEARN_CNN_AVX512 void product_float(const float *a, ptrdiff_t lda, ptrdiff_t rows,
+                                      ptrdiff_t taps, const float *w, ptrdiff_t cout,
+                                      float *y, ptrdiff_t ldy) {
+    for (ptrdiff_t f = 0; f < cout; f += 64) {
+        ptrdiff_t r = 0;
+        for (; r + 6 <= rows; r += 6)
+            product_block(6, 4, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
+        for (; r + 2 <= rows; r += 2)
+            product_block(2, 4, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
+        for (; r < rows; ++r)
+            product_block(1, 4, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
+    }
+}
+
+#else
+/* Never: the baseline build, or no AVX-512 intrinsics. */
+static inline int own_product_float(ptrdiff_t taps, ptrdiff_t cout) {
+    (void)taps; (void)cout;
+    return 0;
+}
+static inline void product_float(const float *a, ptrdiff_t lda, ptrdiff_t rows,
+                                 ptrdiff_t taps, const float *w, ptrdiff_t cout,
+                                 float *y, ptrdiff_t ldy) {
+    (void)a; (void)lda; (void)rows; (void)taps; (void)w; (void)cout; (void)y;
+    (void)ldy;
+}
+#endif
+
+#endif
