@@ -892,10 +892,11 @@ def set_wide_transforms(int mode):
     (0 or False); returns whether they could before.  On by default; never in
     the baseline build.  Both ways give the same bits.  Mode 2 also fuses
     the chunks of 16 output channels (``winograd_chunk_fused_float``) and
-    multiplies im2col chunks of 32k output channels by ``_products.h``,
-    both with the bits of OpenBLAS's AVX-512 kernels: ``layers._conv`` asks
-    for it where those run.  Mode 3 fuses but leaves the products to
-    OpenBLAS.  Tests and benchmarks switch between modes."""
+    multiplies the forward pass's chunks of 64k output channels and at most
+    384 taps (im2col, Winograd) by ``_products.h``, both with the bits of
+    OpenBLAS's AVX-512 kernels: ``layers._conv`` asks for it where those
+    run.  Mode 3 fuses but leaves the products to OpenBLAS.  Tests and
+    benchmarks switch between modes."""
     return winograd_set_wide(mode)
 
 

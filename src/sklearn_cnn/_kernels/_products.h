@@ -1,25 +1,27 @@
-/* Our own float product for the im2col convolutions, standing in for
- * OpenBLAS's SGEMM where that runs its AVX-512 kernels, with their bits.
+/* Our own float product for the convolutions' forward pass, standing in
+ * for OpenBLAS's SGEMM where that runs its AVX-512 kernels, with their bits.
  *
  *     y (rows x cout, rows ldy apart) = a (rows x taps, rows lda apart)
  *                                       @ w (taps x cout)
  *
- * all row-major, cout a multiple of 32: im2col's products, and those of
- * Winograd's tile positions.  OpenBLAS's AVX-512 kernels (small
- * and packed) sum each output in one chain of FMAs over the taps, from the
- * first tap's product, while the taps fit in one of its blocks of depth;
- * so does this, and the results are the same bits (scanned against
- * SciPy's OpenBLAS 0.3 for 1 to 6000 rows, 1 to 400 taps and 16 to 512
+ * all row-major, cout a multiple of 64: im2col's products, and those of
+ * Winograd's tile positions (2-D and series).  OpenBLAS's AVX-512 kernels
+ * (small and packed) sum each output in one chain of FMAs over the taps,
+ * from the first tap's product, while the taps fit in one of its blocks of
+ * depth; so does this, and the results are the same bits (scanned against
+ * SciPy's OpenBLAS 0.3.30 for 1 to 6000 rows, 1 to 400 taps and 16 to 512
  * outputs: all equal; from 500 taps on OpenBLAS starts a second chain).
  *
  * Why not OpenBLAS: for a chunk of a few images its small-matrix kernels
  * read the weights unpacked at every output row, its packed ones pack them
- * again at every call.  Here blocks of 6 rows x 64 outputs (8 x 32) keep
- * 24 (16) accumulators in registers, and each tap's weights are loaded once
- * per block.  In C, one thread, a 2-core Xeon (model 207): FM-LeNet's 32 ->
- * 64 layer, 196 rows x 288 taps x 64, 58-70 against 85-94 us; resnet2d's
- * stride-2 layers (49 x 288 x 64, 196 x 144 x 32) 0.86-0.96x; 16 outputs
- * only were slower (1.0-1.16x): those stay with OpenBLAS. */
+ * again at every call.  Here blocks of 6 rows x 64 outputs keep 24
+ * accumulators in registers, and each tap's weights are loaded once per
+ * block.  In C, one thread, a 2-core Xeon (model 207), against OpenBLAS:
+ * 196 rows x 288 taps x 64 (FM-LeNet's shape) 0.64-0.82x, 49 x 288 x 64
+ * (resnet2d's stride-2 layer) 0.86-0.96x, the FCN's 100 x 128 x 256
+ * 0.70x.  With 16 outputs it was slower (1.03-1.33x), with 32 (blocks of
+ * 8 rows x 32) slower in the networks (1.06-1.15x): those stay with
+ * OpenBLAS. */
 #ifndef SKLEARN_CNN_PRODUCTS_H
 #define SKLEARN_CNN_PRODUCTS_H
 
@@ -45,11 +47,11 @@ static inline int own_product_float(ptrdiff_t taps, ptrdiff_t cout) {
 static inline __attribute__((always_inline, target("avx512f"))) void product_block(
         int R, int NJ, const float *a, ptrdiff_t lda, ptrdiff_t taps,
         const float *w, ptrdiff_t cout, float *y, ptrdiff_t ldy) {
-    __m512 acc[8][4], wk[4];
+    __m512 acc[6][4], wk[4];
 #pragma GCC unroll 4
     for (int j = 0; j < NJ; ++j)
         wk[j] = _mm512_loadu_ps(w + 16 * j);
-#pragma GCC unroll 8
+#pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
         const __m512 ar = _mm512_set1_ps(a[r * lda]);
 #pragma GCC unroll 4
@@ -60,7 +62,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void product_blo
 #pragma GCC unroll 4
         for (int j = 0; j < NJ; ++j)
             wk[j] = _mm512_loadu_ps(w + k * cout + 16 * j);
-#pragma GCC unroll 8
+#pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m512 ar = _mm512_set1_ps(a[r * lda + k]);
 #pragma GCC unroll 4
@@ -68,7 +70,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void product_blo
                 acc[r][j] = _mm512_fmadd_ps(ar, wk[j], acc[r][j]);
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int j = 0; j < NJ; ++j)
