@@ -792,11 +792,11 @@ def own_products(wide_transforms):
 def test_own_products_give_openblas_bits(own_products, channels, filters, kernel,
                                          stride, rng):
     # Mode 2 multiplies im2col chunks of 64k filters with _products.h's kernel,
-    # whose chains of FMAs are OpenBLAS's (mode 3): the same bits.  Outputs
-    # of 1 to 12 rows per chunk or block leave every remainder of the blocks
-    # of 6 and 2 rows; 4 x 4 x 48 = 768 taps and 43 x 9 = 387 are past the
-    # depth where OpenBLAS starts a second chain (OpenBLAS's product then),
-    # 96 filters are not a multiple of 64 and one channel is transposed.
+    # whose chains of FMAs are OpenBLAS's (mode 3): the same bits.  Chunks
+    # and blocks of 1 to 90 rows leave every remainder of the blocks of 6 and
+    # 2 rows; 4 x 4 x 48 = 768 taps and 43 x 9 = 387 are past the depth where
+    # OpenBLAS starts a second chain (OpenBLAS's product then), 96 filters
+    # are not a multiple of 64 and one channel is transposed.
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
     _conv = own_products
@@ -840,10 +840,11 @@ def test_own_products_give_openblas_bits(own_products, channels, filters, kernel
 
 
 @pytest.mark.parametrize("conv_layers, shape", [
-    # 2-D Winograd (F(2x2) predicting, F(4x4) training), a stride-2 im2col
-    # layer, a 1x1 projection: all with 64 filters.
-    ((Conv2D(64), Conv2D(64, 3, 2), Conv2D(64)), (1, 9, 7)),
-    # Series: the Winograd 1-D points of 3 and 5 taps, 64 and 128 filters.
+    # Our products in a stride-2 im2col layer (288 taps), a Winograd layer
+    # (F(2x2) predicting, F(4x4) training) and a 1x1 layer of 128 filters.
+    ((Conv2D(32), Conv2D(64, 3, 2), Conv2D(64), Conv2D(128, 1)), (1, 9, 7)),
+    # Series: an im2col layer of two channels, then Winograd 1-D (3 taps) from
+    # 64 to 128 filters and back.
     ("series", (2, 40)),
 ])
 def test_own_products_train_and_predict_openblas_bits(own_products, conv_layers, shape,
