@@ -177,8 +177,7 @@ def fuse_winograd_chunks():
     mode sends the forward products of 64k output channels to our own
     kernel (_products.h), with OpenBLAS's bits too: the FCN's predict_proba
     on 242 series took 0.90x as long on 1 thread, 0.97x on 2.  Once per
-    process, at the first
-    allocation (the BLAS libraries do not change)."""
+    process, at the first allocation (the BLAS libraries do not change)."""
     if has_small_matrix_kernels():
         _conv.set_wide_transforms(2)
 
