@@ -788,15 +788,18 @@ def own_products(wide_transforms):
 
 @pytest.mark.parametrize("channels, filters, kernel, stride", [
     (16, 64, 3, 2), (32, 64, 3, 2), (32, 128, 3, 2), (16, 192, 3, 1), (32, 64, 1, 1),
-    (48, 64, 4, 2), (43, 64, 3, 2), (32, 96, 3, 2), (4, 64, 5, 1), (1, 64, 3, 1)])
+    (48, 64, 4, 2), (43, 64, 3, 2), (32, 96, 3, 2), (4, 64, 5, 1), (1, 64, 3, 1),
+    (16, 32, 3, 2)])
 def test_own_products_give_openblas_bits(own_products, channels, filters, kernel,
                                          stride, rng):
     # Mode 2 multiplies im2col chunks of 64k filters with _products.h's kernel,
-    # whose chains of FMAs are OpenBLAS's (mode 3): the same bits.  Chunks
-    # and blocks of 1 to 90 rows leave every remainder of the blocks of 6 and
-    # 2 rows; 4 x 4 x 48 = 768 taps and 43 x 9 = 387 are past the depth where
-    # OpenBLAS starts a second chain (OpenBLAS's product then), 96 filters
-    # are not a multiple of 64 and one channel is transposed.
+    # or reads them from the input (_implicit.h, 32k filters, kernels larger
+    # than 1x1), both in OpenBLAS's chains of FMAs (mode 3): the same bits.
+    # Chunks and blocks of 1 to 90 rows leave every remainder of the blocks
+    # of 6, 12 and 2 rows; 4 x 4 x 48 = 768 taps and 43 x 9 = 387 are past
+    # the depth where OpenBLAS starts a second chain (OpenBLAS's product
+    # then), the 1x1 layer is multiplied in place and one channel is
+    # transposed.
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
     _conv = own_products
@@ -837,6 +840,76 @@ def test_own_products_give_openblas_bits(own_products, channels, filters, kernel
                               (out_h, out_w), "identity")
     np.testing.assert_allclose(own[0], np.maximum(conv + bias, 0), rtol=2e-4,
                                atol=2e-4)
+
+
+@pytest.mark.parametrize("kernel, stride, pads, dilation", [
+    ((3, 3), (2, 2), (0, 0), (1, 1)),  # "same" at stride 2: padding after only
+    ((3, 3), (1, 2), (4, 5), (1, 1)),  # padding wider than the kernel
+    ((3, 3), (1, 1), (2, 1), (2, 1)),  # dilated down the columns
+    ((3, 3), (1, 1), (1, 2), (1, 2)),  # dilated along the rows: im2col
+    ((2, 4), (2, 1), (0, 3), (1, 1)),  # even kernel
+    ((9, 1), (1, 1), (4, 0), (1, 1)),  # 9 kernel rows, past _implicit.h's 8: im2col
+])
+def test_implicit_convolution_gives_openblas_bits(own_products, kernel, stride, pads,
+                                                  dilation, rng):
+    # Mode 2 reads the im2col rows of the forward product straight from the
+    # input (_implicit.h): interior pixels, rows of padding, pixels at either
+    # edge assembled with their zeros; 96 filters take a block of 64 and one
+    # of 32.  The bits are those of im2col and OpenBLAS (mode 3), for maps
+    # narrower or shorter than the kernel, chunks of 1 to 3 images and blocks
+    # of rows (a negative padding on top).
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    _conv = own_products
+    relu = ACTIVATION_CODES["relu"]
+    (kernel_h, kernel_w), (stride_h, stride_w) = kernel, stride
+    (pad_top, pad_left), (dilation_h, dilation_w) = pads, dilation
+    channels, filters = 5, 96
+    taps = kernel_h * kernel_w * channels
+    weights = rng.standard_normal((taps, filters)).astype(np.float32) / math.sqrt(taps)
+    bias = rng.standard_normal(filters).astype(np.float32)
+    runs = []
+    for height, width in [(6, 7), (1, 9), (11, 2)]:
+        # One more row and column of padding after than before.
+        out_h = max(1, (height + 2 * pad_top + 1 - dilation_h * (kernel_h - 1) - 1)
+                    // stride_h + 1)
+        out_w = max(1, (width + 2 * pad_left + 1 - dilation_w * (kernel_w - 1) - 1)
+                    // stride_w + 1)
+        x = rng.standard_normal((3, height, width, channels)).astype(np.float32)
+        for samples_per_chunk, rows_per_block, n_threads in [(1, 0, 1), (3, 0, 2),
+                                                             (2, 0, 1), (1, 2, 3)]:
+            runs.append((x, out_h, out_w, samples_per_chunk, rows_per_block, n_threads))
+
+    def run(x, out_h, out_w, samples_per_chunk, rows_per_block, n_threads):
+        out = np.empty((len(x), out_h, out_w, filters), np.float32)
+        cols = np.full((n_threads, samples_per_chunk * out_h * out_w * taps), np.nan,
+                       np.float32)
+        _conv.conv2d_forward(x, weights, bias, out, cols, kernel_h, kernel_w, stride_h,
+                             stride_w, pad_top, pad_left, dilation_h, dilation_w,
+                             samples_per_chunk, relu, n_threads, None, rows_per_block)
+        return out
+
+    own = [run(*args) for args in runs]
+    _conv.set_wide_transforms(3)
+    blas = [run(*args) for args in runs]
+    for a, b in zip(own, blas):
+        np.testing.assert_array_equal(a, b)
+    # Against float64 sums over the zero-padded input.
+    for (x, out_h, out_w, *_), result in zip(runs[::4], own[::4]):
+        bottom = stride_h * (out_h - 1) + dilation_h * (kernel_h - 1) + 1
+        right = stride_w * (out_w - 1) + dilation_w * (kernel_w - 1) + 1
+        padded = np.zeros((len(x), max(bottom, pad_top + x.shape[1]),
+                           max(right, pad_left + x.shape[2]), channels))
+        padded[:, pad_top:pad_top + x.shape[1], pad_left:pad_left + x.shape[2]] = x
+        w = weights.astype(np.float64).reshape(kernel_h, kernel_w, channels, filters)
+        expected = np.zeros((len(x), out_h, out_w, filters)) + bias
+        for kh in range(kernel_h):
+            for kw in range(kernel_w):
+                top, left = kh * dilation_h, kw * dilation_w
+                window = padded[:, top:top + stride_h * (out_h - 1) + 1:stride_h,
+                                left:left + stride_w * (out_w - 1) + 1:stride_w]
+                expected += window @ w[kh, kw]
+        np.testing.assert_allclose(result, np.maximum(expected, 0), rtol=2e-4, atol=2e-4)
 
 
 @pytest.mark.parametrize("conv_layers, shape", [

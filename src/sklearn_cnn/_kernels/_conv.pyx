@@ -64,7 +64,7 @@ from ._blas cimport gemm_rowmajor
 from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry, make_geometry
 from ._pool cimport max_pool_rows, sample_winners, unpool_image, winners_pointer
-from ._products cimport forward_product
+from ._products cimport forward_product, implicit_convolve
 from ._typedefs cimport IDENTITY, RELU, intp_t, int32_t
 from ._winograd cimport (
     transform_weights,
@@ -480,7 +480,7 @@ cdef void chunk_convolve(
         gemm_rowmajor(c'T', c'N', <int> rows, <int> g.out_channels, <int> g.taps,
                       <floating> 1, cols, <int> rows, weights, <int> g.out_channels,
                       <floating> 0, y, <int> g.out_channels)
-    else:
+    elif not implicit_convolve(g, x, n_samples, weights, y):
         if not g.pointwise:
             im2col_chunk(x, n_samples, g.height, g.width, g.channels, g.kernel_h,
                          g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
@@ -893,10 +893,12 @@ def set_wide_transforms(int mode):
     the baseline build.  Both ways give the same bits.  Mode 2 also fuses
     the chunks of 16 output channels (``winograd_chunk_fused_float``) and
     multiplies the forward pass's chunks of 64k output channels and at most
-    384 taps (im2col, Winograd) by ``_products.h``, both with the bits of
-    OpenBLAS's AVX-512 kernels: ``layers._conv`` asks for it where those
-    run.  Mode 3 fuses but leaves the products to OpenBLAS.  Tests and
-    benchmarks switch between modes."""
+    384 taps (im2col, Winograd) by ``_products.h``, and those of im2col's
+    kernels larger than 1x1 with 32k output channels straight from the
+    input (``_implicit.h``), all with the bits of OpenBLAS's AVX-512
+    kernels: ``layers._conv`` asks for it where those run.  Mode 3 fuses but
+    leaves the products to OpenBLAS, after im2col.  Tests and benchmarks
+    switch between modes."""
     return winograd_set_wide(mode)
 
 

@@ -19,9 +19,10 @@
  * block.  In C, one thread, a 2-core Xeon (model 207), against OpenBLAS:
  * 196 rows x 288 taps x 64 (an im2col layer from 32 to 64 channels on a
  * 14x14 map) 0.64-0.82x, 49 x 288 x 64 (resnet2d's stride-2 layer)
- * 0.86-0.96x, the FCN's 100 x 128 x 256 0.70x.  With 16 outputs it was slower (1.03-1.33x), with 32 (blocks of
- * 8 rows x 32) slower in the networks (1.06-1.15x): those stay with
- * OpenBLAS. */
+ * 0.86-0.96x, the FCN's 100 x 128 x 256 0.70x.  With 16 outputs it was
+ * slower (1.03-1.33x), with 32 (blocks of 8 rows x 32) slower in the
+ * networks (1.06-1.15x): those stay with OpenBLAS after im2col (but see
+ * _implicit.h, which needs no im2col). */
 #ifndef SKLEARN_CNN_PRODUCTS_H
 #define SKLEARN_CNN_PRODUCTS_H
 

@@ -98,7 +98,8 @@ static inline int winograd_wide_float(ptrdiff_t channels) {
  * 2), i.e. where OpenBLAS multiplies with its AVX-512 kernels, whose bits
  * they give (its Haswell kernels sum in another order). */
 static int sklearn_cnn_winograd_fused = 0;
-/* Likewise for the forward products of _products.h (mode 2 only). */
+/* Likewise for the forward products of _products.h and _implicit.h (mode 2
+ * only). */
 static int sklearn_cnn_own_products = 0;
 
 /* mode 0: 8 wide; 1: 16 wide where the CPU can; 2: also the fused chunks

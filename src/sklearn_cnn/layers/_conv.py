@@ -176,8 +176,10 @@ def fuse_winograd_chunks():
     and backward at batch 128: 0.94x on 1 thread, 0.97x on 2.  The same
     mode sends the forward products of 64k output channels to our own
     kernel (_products.h), with OpenBLAS's bits too: the FCN's predict_proba
-    on 242 series took 0.90x as long on 1 thread, 0.97x on 2.  Once per
-    process, at the first allocation (the BLAS libraries do not change)."""
+    on 242 series took 0.90x as long on 1 thread, 0.97x on 2.  It also
+    reads im2col's rows of 32k output channels straight from the input
+    (_implicit.h): resnet2d's stride-2 layers 0.90-0.93x.  Once per process,
+    at the first allocation (the BLAS libraries do not change)."""
     if has_small_matrix_kernels():
         _conv.set_wide_transforms(2)
 
