@@ -17,12 +17,13 @@
  * Why: a stride-2 layer's im2col is 2.25 times its input (3x3 taps over a
  * quarter of the pixels), written and read again.  In C, one thread, a
  * 2-core Xeon (model 207), 12 Fashion-MNIST-sized images: 28x28x16 -> 32
- * filters, 3x3, stride 2 (resnet2d's), 204-216 us against 298-323 by
- * im2col and OpenBLAS (im2col alone 68-70) and 223-249 by im2col and a
- * 12 x 32 kernel; 14x14x32 -> 64, 147-153 against 158-172 by im2col and
- * _products.h.  In resnet2d (batches of 12, alternated in one process)
- * those two layers took 0.90-0.93x as long.  1x1 kernels stay with im2col,
- * a plain gather there: its 16 and 32 taps took 1.23-1.66x as long here.
+ * filters, 3x3, stride 2 (resnet2d's), 191-206 us against 288-324 by
+ * im2col and OpenBLAS (im2col alone 66-104) and 220-243 by im2col and a
+ * 12 x 32 kernel; 14x14x32 -> 64, 152-204 against 160-214 by im2col and
+ * _products.h; 3 to 10 channels 0.62-0.73x of im2col and OpenBLAS.  In
+ * resnet2d (batches of 12, alternated in one process) the two stride-2
+ * layers took 0.90-0.93x as long.  1x1 kernels stay with im2col, a plain
+ * gather there: their 16 and 32 taps took 1.23-1.66x as long here.
  * Blocks of 6 pixels x 64 outputs as in _products.h, and of 12 x 32 for
  * the last 32 outputs of a multiple of 32. */
 #ifndef SKLEARN_CNN_IMPLICIT_H
