@@ -20,7 +20,8 @@
  * filters, 3x3, stride 2 (resnet2d's), 191-206 us against 288-324 by
  * im2col and OpenBLAS (im2col alone 66-104) and 220-243 by im2col and a
  * 12 x 32 kernel; 14x14x32 -> 64, 152-204 against 160-214 by im2col and
- * _products.h; 3 to 10 channels 0.62-0.73x of im2col and OpenBLAS.  In
+ * _products.h; 3 to 10 channels to 32 filters 0.62-0.96x of im2col and
+ * OpenBLAS, to 64 filters 0.92-1.05x of im2col and _products.h.  In
  * resnet2d (batches of 12, alternated in one process) the two stride-2
  * layers took 0.90-0.93x as long.  1x1 kernels stay with im2col, a plain
  * gather there: their 16 and 32 taps took 1.23-1.66x as long here.
