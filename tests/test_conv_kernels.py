@@ -789,7 +789,7 @@ def own_products(wide_transforms):
 @pytest.mark.parametrize("channels, filters, kernel, stride", [
     (16, 64, 3, 2), (32, 64, 3, 2), (32, 128, 3, 2), (16, 192, 3, 1), (32, 64, 1, 1),
     (48, 64, 4, 2), (43, 64, 3, 2), (32, 96, 3, 2), (4, 64, 5, 1), (1, 64, 3, 1),
-    (16, 32, 3, 2)])
+    (16, 32, 3, 2), (3, 64, 3, 1), (3, 96, 3, 1)])
 def test_own_products_give_openblas_bits(own_products, channels, filters, kernel,
                                          stride, rng):
     # Mode 2 multiplies im2col chunks of 64k filters with _products.h's kernel,
@@ -799,7 +799,8 @@ def test_own_products_give_openblas_bits(own_products, channels, filters, kernel
     # of 6, 12 and 2 rows; 4 x 4 x 48 = 768 taps and 43 x 9 = 387 are past
     # the depth where OpenBLAS starts a second chain (OpenBLAS's product
     # then), the 1x1 layer is multiplied in place and one channel is
-    # transposed.
+    # transposed; 27 taps to 64 filters take im2col and _products.h, to 96
+    # filters _implicit.h.
     from sklearn_cnn.layers._base import ACTIVATION_CODES
 
     _conv = own_products
