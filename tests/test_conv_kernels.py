@@ -786,6 +786,33 @@ def own_products(wide_transforms):
     yield wide_transforms
 
 
+def _relu_forwards_in_modes_2_and_3(_conv, weights, bias, geometry, runs):
+    """conv2d_forward + ReLU of each run ``(x, out_h, out_w, pads,
+    samples_per_chunk, rows_per_block, n_threads)`` in mode 2 (our own
+    products), asserting that mode 3 (OpenBLAS's, after im2col) gives the same
+    bits; scratch full of NaN.  ``geometry``: (kernel_h, kernel_w), (stride_h,
+    stride_w), (dilation_h, dilation_w)."""
+    from sklearn_cnn.layers._base import ACTIVATION_CODES
+
+    (kernel_h, kernel_w), (stride_h, stride_w), (dilation_h, dilation_w) = geometry
+    taps, filters = weights.shape
+
+    def run(x, out_h, out_w, pads, samples_per_chunk, rows_per_block, n_threads):
+        out = np.empty((len(x), out_h, out_w, filters), np.float32)
+        cols = np.full((n_threads, samples_per_chunk * out_h * out_w * taps), np.nan,
+                       np.float32)
+        _conv.conv2d_forward(x, weights, bias, out, cols, kernel_h, kernel_w, stride_h,
+                             stride_w, *pads, dilation_h, dilation_w, samples_per_chunk,
+                             ACTIVATION_CODES["relu"], n_threads, None, rows_per_block)
+        return out
+
+    own = [run(*args) for args in runs]
+    _conv.set_wide_transforms(3)
+    for args, result in zip(runs, own):
+        np.testing.assert_array_equal(result, run(*args))
+    return own
+
+
 @pytest.mark.parametrize("channels, filters, kernel, stride", [
     (16, 64, 3, 2), (32, 64, 3, 2), (32, 128, 3, 2), (16, 192, 3, 1), (32, 64, 1, 1),
     (48, 64, 4, 2), (43, 64, 3, 2), (32, 96, 3, 2), (4, 64, 5, 1), (1, 64, 3, 1),
@@ -801,10 +828,6 @@ def test_own_products_give_openblas_bits(own_products, channels, filters, kernel
     # then), the 1x1 layer is multiplied in place and one channel is
     # transposed; 27 taps to 64 filters take im2col and _products.h, to 96
     # filters _implicit.h.
-    from sklearn_cnn.layers._base import ACTIVATION_CODES
-
-    _conv = own_products
-    relu = ACTIVATION_CODES["relu"]
     taps = kernel * kernel * channels
     weights = rng.standard_normal((taps, filters)).astype(np.float32) / math.sqrt(taps)
     bias = rng.standard_normal(filters).astype(np.float32)
@@ -817,24 +840,11 @@ def test_own_products_give_openblas_bits(own_products, channels, filters, kernel
         for samples_per_chunk, rows_per_block, n_threads in [(1, 0, 1), (2, 0, 2),
                                                              (3, 0, 1), (1, 1, 2),
                                                              (1, 2, 3)]:
-            runs.append((x, out_h, out_w, pad, samples_per_chunk, rows_per_block,
-                         n_threads))
-
-    def run(x, out_h, out_w, pad, samples_per_chunk, rows_per_block, n_threads):
-        out = np.empty((len(x), out_h, out_w, filters), np.float32)
-        cols = np.full((n_threads, samples_per_chunk * out_h * out_w * taps), np.nan,
-                       np.float32)
-        _conv.conv2d_forward(x, weights, bias, out, cols, kernel, kernel, stride,
-                             stride, pad, pad, 1, 1, samples_per_chunk, relu,
-                             n_threads, None, rows_per_block)
-        return out
-
-    own = [run(*args) for args in runs]
-    _conv.set_wide_transforms(3)
-    blas = [run(*args) for args in runs]
-    for a, b in zip(own, blas):
-        np.testing.assert_array_equal(a, b)
-    x, out_h, out_w, pad = runs[0][:4]
+            runs.append((x, out_h, out_w, (pad, pad), samples_per_chunk,
+                         rows_per_block, n_threads))
+    own = _relu_forwards_in_modes_2_and_3(
+        own_products, weights, bias, ((kernel, kernel), (stride, stride), (1, 1)), runs)
+    x, out_h, out_w, (pad, _) = runs[0][:4]
     conv = ref.conv2d_forward(x.astype(np.float64),
                               weights.reshape(kernel, kernel, channels, filters),
                               np.zeros(filters), (stride, stride), (pad, pad),
@@ -859,10 +869,6 @@ def test_implicit_convolution_gives_openblas_bits(own_products, kernel, stride, 
     # of 32.  The bits are those of im2col and OpenBLAS (mode 3), for maps
     # narrower or shorter than the kernel, chunks of 1 to 3 images and blocks
     # of rows (a negative padding on top).
-    from sklearn_cnn.layers._base import ACTIVATION_CODES
-
-    _conv = own_products
-    relu = ACTIVATION_CODES["relu"]
     (kernel_h, kernel_w), (stride_h, stride_w) = kernel, stride
     (pad_top, pad_left), (dilation_h, dilation_w) = pads, dilation
     channels, filters = 5, 96
@@ -879,22 +885,10 @@ def test_implicit_convolution_gives_openblas_bits(own_products, kernel, stride, 
         x = rng.standard_normal((3, height, width, channels)).astype(np.float32)
         for samples_per_chunk, rows_per_block, n_threads in [(1, 0, 1), (3, 0, 2),
                                                              (2, 0, 1), (1, 2, 3)]:
-            runs.append((x, out_h, out_w, samples_per_chunk, rows_per_block, n_threads))
-
-    def run(x, out_h, out_w, samples_per_chunk, rows_per_block, n_threads):
-        out = np.empty((len(x), out_h, out_w, filters), np.float32)
-        cols = np.full((n_threads, samples_per_chunk * out_h * out_w * taps), np.nan,
-                       np.float32)
-        _conv.conv2d_forward(x, weights, bias, out, cols, kernel_h, kernel_w, stride_h,
-                             stride_w, pad_top, pad_left, dilation_h, dilation_w,
-                             samples_per_chunk, relu, n_threads, None, rows_per_block)
-        return out
-
-    own = [run(*args) for args in runs]
-    _conv.set_wide_transforms(3)
-    blas = [run(*args) for args in runs]
-    for a, b in zip(own, blas):
-        np.testing.assert_array_equal(a, b)
+            runs.append((x, out_h, out_w, pads, samples_per_chunk, rows_per_block,
+                         n_threads))
+    own = _relu_forwards_in_modes_2_and_3(own_products, weights, bias,
+                                          (kernel, stride, dilation), runs)
     # Against float64 sums over the zero-padded input.
     for (x, out_h, out_w, *_), result in zip(runs[::4], own[::4]):
         bottom = stride_h * (out_h - 1) + dilation_h * (kernel_h - 1) + 1

@@ -25,8 +25,9 @@
  * resnet2d (batches of 12, alternated in one process) the two stride-2
  * layers took 0.90-0.93x as long.  1x1 kernels stay with im2col, a plain
  * gather there: their 16 and 32 taps took 1.23-1.66x as long here.
- * Blocks of 6 pixels x 64 outputs as in _products.h, and of 12 x 32 for
- * the last 32 outputs of a multiple of 32. */
+ * The blocks are _products.h's product_block, which reads each row's taps
+ * through such pointers: 6 pixels x 64 outputs, and 12 x 32 for the last
+ * 32 outputs of a multiple of 32. */
 #ifndef SKLEARN_CNN_IMPLICIT_H
 #define SKLEARN_CNN_IMPLICIT_H
 
@@ -35,8 +36,6 @@
 
 #include "_products.h"
 
-/* Rows of a block: 6 by 64 outputs, 12 by 32 (24 accumulators each). */
-#define SKLEARN_CNN_IMPLICIT_MAX_ROWS 12
 /* Kernel rows, for the block's run pointers on the stack. */
 #define SKLEARN_CNN_IMPLICIT_MAX_KERNEL_H 8
 
@@ -122,58 +121,11 @@ SKLEARN_CNN_IMPLICIT_ONE_COPY void implicit_runs(
     }
 }
 
-/* One block of ``R`` pixels by ``16 * NJ`` outputs (constants where it is
- * called: the accumulators live in registers). */
-static inline __attribute__((always_inline, target("avx512f"))) void implicit_block(
-        int R, int NJ, const float *const *runs, ptrdiff_t kernel_h, ptrdiff_t run,
-        const float *w, ptrdiff_t cout, float *y) {
-    __m512 acc[SKLEARN_CNN_IMPLICIT_MAX_ROWS][4], wk[4];
-    const float *row[SKLEARN_CNN_IMPLICIT_MAX_ROWS];
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r)
-        row[r] = runs[r * kernel_h];
-#pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j)
-        wk[j] = _mm512_loadu_ps(w + 16 * j);
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-        const __m512 ar = _mm512_set1_ps(row[r][0]);
-#pragma GCC unroll 4
-        for (int j = 0; j < NJ; ++j)
-            acc[r][j] = _mm512_mul_ps(ar, wk[j]);
-    }
-    ptrdiff_t k = 1;
-    for (ptrdiff_t kh = 0; kh < kernel_h; ++kh, k = 0) {
-        const float *wh = w + kh * run * cout;
-        if (kh > 0) {
-            for (int r = 0; r < R; ++r)
-                row[r] = runs[r * kernel_h + kh];
-        }
-        for (; k < run; ++k) {
-#pragma GCC unroll 4
-            for (int j = 0; j < NJ; ++j)
-                wk[j] = _mm512_loadu_ps(wh + k * cout + 16 * j);
-#pragma GCC unroll 12
-            for (int r = 0; r < R; ++r) {
-                const __m512 ar = _mm512_set1_ps(row[r][k]);
-#pragma GCC unroll 4
-                for (int j = 0; j < NJ; ++j)
-                    acc[r][j] = _mm512_fmadd_ps(ar, wk[j], acc[r][j]);
-            }
-        }
-    }
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int j = 0; j < NJ; ++j)
-            _mm512_storeu_ps(y + r * cout + 16 * j, acc[r][j]);
-}
-
 #define SKLEARN_CNN_IMPLICIT_BLOCK(R, NJ)                                       \
     do {                                                                        \
         implicit_runs(in, &at, R, zeros, edge, runs);                           \
-        implicit_block(R, NJ, runs, in->kernel_h, run, w + f, cout,             \
-                       y + p * cout + f);                                       \
+        product_block(R, NJ, runs, in->kernel_h, run, w + f, cout,              \
+                      y + p * cout + f, cout);                                  \
     } while (0)
 
 /* y (n_samples * out_h * out_w x cout) = im2col(x) @ w, for cout a
@@ -184,8 +136,8 @@ SKLEARN_CNN_AVX512 void implicit_convolve_float(const ImplicitInput *in,
                                                 ptrdiff_t n_samples, const float *w,
                                                 ptrdiff_t cout, float *y) {
     float zeros[SKLEARN_CNN_PRODUCT_MAX_TAPS];
-    float edge[SKLEARN_CNN_IMPLICIT_MAX_ROWS * SKLEARN_CNN_PRODUCT_MAX_TAPS];
-    const float *runs[SKLEARN_CNN_IMPLICIT_MAX_ROWS * SKLEARN_CNN_IMPLICIT_MAX_KERNEL_H];
+    float edge[SKLEARN_CNN_PRODUCT_MAX_ROWS * SKLEARN_CNN_PRODUCT_MAX_TAPS];
+    const float *runs[SKLEARN_CNN_PRODUCT_MAX_ROWS * SKLEARN_CNN_IMPLICIT_MAX_KERNEL_H];
     const ptrdiff_t run = in->kernel_w * in->channels;
     const ptrdiff_t pixels = n_samples * in->out_h * in->out_w;
     ptrdiff_t f = 0, p;

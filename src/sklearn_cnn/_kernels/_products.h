@@ -43,39 +43,67 @@ static inline int own_product_float(ptrdiff_t taps, ptrdiff_t cout) {
            cout % 64 == 0 && taps <= SKLEARN_CNN_PRODUCT_MAX_TAPS;
 }
 
+/* Rows of a block: 6 by 64 outputs, 12 by 32 (24 accumulators each). */
+#define SKLEARN_CNN_PRODUCT_MAX_ROWS 12
+
 /* One block of ``R`` rows by ``16 * NJ`` outputs (constants where it is
- * called: the accumulators live in registers). */
+ * called: the accumulators live in registers).  Row r's taps are
+ * ``kernel_h`` runs of ``run`` values, at rows[r * kernel_h + kh]: one run
+ * for a row of a matrix, one per kernel row for a pixel of _implicit.h. */
 static inline __attribute__((always_inline, target("avx512f"))) void product_block(
-        int R, int NJ, const float *a, ptrdiff_t lda, ptrdiff_t taps,
+        int R, int NJ, const float *const *rows, ptrdiff_t kernel_h, ptrdiff_t run,
         const float *w, ptrdiff_t cout, float *y, ptrdiff_t ldy) {
-    __m512 acc[6][4], wk[4];
+    __m512 acc[SKLEARN_CNN_PRODUCT_MAX_ROWS][4], wk[4];
+    const float *row[SKLEARN_CNN_PRODUCT_MAX_ROWS];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r)
+        row[r] = rows[r * kernel_h];
 #pragma GCC unroll 4
     for (int j = 0; j < NJ; ++j)
         wk[j] = _mm512_loadu_ps(w + 16 * j);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-        const __m512 ar = _mm512_set1_ps(a[r * lda]);
+        const __m512 ar = _mm512_set1_ps(row[r][0]);
 #pragma GCC unroll 4
         for (int j = 0; j < NJ; ++j)
             acc[r][j] = _mm512_mul_ps(ar, wk[j]);
     }
-    for (ptrdiff_t k = 1; k < taps; ++k) {
-#pragma GCC unroll 4
-        for (int j = 0; j < NJ; ++j)
-            wk[j] = _mm512_loadu_ps(w + k * cout + 16 * j);
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r) {
-            const __m512 ar = _mm512_set1_ps(a[r * lda + k]);
+    ptrdiff_t k = 1;
+    for (ptrdiff_t kh = 0; kh < kernel_h; ++kh, k = 0) {
+        const float *wh = w + kh * run * cout;
+        if (kh > 0) {
+            for (int r = 0; r < R; ++r)
+                row[r] = rows[r * kernel_h + kh];
+        }
+        for (; k < run; ++k) {
 #pragma GCC unroll 4
             for (int j = 0; j < NJ; ++j)
-                acc[r][j] = _mm512_fmadd_ps(ar, wk[j], acc[r][j]);
+                wk[j] = _mm512_loadu_ps(wh + k * cout + 16 * j);
+#pragma GCC unroll 12
+            for (int r = 0; r < R; ++r) {
+                const __m512 ar = _mm512_set1_ps(row[r][k]);
+#pragma GCC unroll 4
+                for (int j = 0; j < NJ; ++j)
+                    acc[r][j] = _mm512_fmadd_ps(ar, wk[j], acc[r][j]);
+            }
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int j = 0; j < NJ; ++j)
             _mm512_storeu_ps(y + r * ldy + 16 * j, acc[r][j]);
+}
+
+/* A block of ``R`` rows of a matrix, ``lda`` apart. */
+static inline __attribute__((always_inline, target("avx512f"))) void product_matrix_block(
+        int R, const float *a, ptrdiff_t lda, ptrdiff_t taps, const float *w,
+        ptrdiff_t cout, float *y, ptrdiff_t ldy) {
+    const float *rows[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+        rows[r] = a + r * lda;
+    product_block(R, 4, rows, 1, taps, w, cout, y, ldy);
 }
 
 /* Blocks of 6 rows (24 accumulators), then of 2 and 1: a block of one row
@@ -88,11 +116,11 @@ SKLEARN_CNN_AVX512 void product_float(const float *a, ptrdiff_t lda, ptrdiff_t r
     for (ptrdiff_t f = 0; f < cout; f += 64) {
         ptrdiff_t r = 0;
         for (; r + 6 <= rows; r += 6)
-            product_block(6, 4, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
+            product_matrix_block(6, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
         for (; r + 2 <= rows; r += 2)
-            product_block(2, 4, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
+            product_matrix_block(2, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
         for (; r < rows; ++r)
-            product_block(1, 4, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
+            product_matrix_block(1, a + r * lda, lda, taps, w + f, cout, y + r * ldy + f, ldy);
     }
 }
 
