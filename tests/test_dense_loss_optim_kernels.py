@@ -70,6 +70,45 @@ def test_one_row_forward_refuses_too_small_partials(rng):
                              np.empty((2, 3)), ACTIVATION_CODES["identity"], 1)
 
 
+@pytest.fixture
+def own_vector_products():
+    """_dense with our one-row kernel on (skips where it may not run: no
+    AVX-512, or OpenBLAS without its AVX-512 kernels, whose bits it gives);
+    as in prediction afterwards."""
+    from sklearn_cnn._blas_kernels import has_small_matrix_kernels
+
+    if not has_small_matrix_kernels() or not _dense.set_own_vector_products(True):
+        pytest.skip("our one-row kernel does not run here")
+    yield _dense
+    _dense.set_own_vector_products(True)
+
+
+@pytest.mark.parametrize("n_outputs", [16, 48, 64, 80, 128, 144, 256, 272, 10, 130])
+def test_own_vector_product_gives_openblas_bits(own_vector_products, n_outputs, rng):
+    """One row's products by our kernel against OpenBLAS's SGEMV, bit for bit:
+    every remainder of its groups of 8 rows, 1-3 parts of at most 2048
+    features, tiles of 128, 64 and 16 outputs; 10 and 130 outputs and up to
+    48 features stay with OpenBLAS."""
+    for n_inputs in (5, 48, 49, 50, 51, 53, 55, 60, 63, 64, 1001, 3136, 4100):
+        weights = (rng.standard_normal((n_inputs, n_outputs)) / 30).astype(np.float32)
+        bias = rng.standard_normal(n_outputs).astype(np.float32)
+        x = rng.standard_normal((1, n_inputs)).astype(np.float32)
+        partials = np.full((_dense.one_row_parts(n_inputs), n_outputs), np.nan,
+                           np.float32)
+        results = []
+        for own, n_threads in [(True, 1), (True, 2), (False, 1)]:
+            _dense.set_own_vector_products(own)
+            out = np.full((1, n_outputs), np.nan, np.float32)
+            _dense.dense_forward(x, weights, bias, out, partials,
+                                 ACTIVATION_CODES["identity"], n_threads)
+            results.append(out)
+        for other in results[1:]:
+            np.testing.assert_array_equal(results[0], other)
+        np.testing.assert_allclose(results[0], ref.dense_forward(x, weights, bias,
+                                                                 "identity"),
+                                   **tolerance(np.float32))
+
+
 @pytest.mark.parametrize("shape", [(6,), (3, 2, 2)], ids=["flat", "feature-map"])
 def test_dense_passes_the_shared_layer_checks(shape):
     def oracle(x, params):

@@ -17,6 +17,12 @@ from ._activations cimport add_bias_and_activate, multiply_by_derivative
 from ._blas cimport gemm_rowmajor, vector_times_rowmajor
 from ._typedefs cimport intp_t
 
+cdef extern from "_vector_product.h" nogil:
+    int c_set_own_vector_products "set_own_vector_products"(int on)
+    bint own_vector_product_float(intp_t k, intp_t n)
+    void vector_product_float(intp_t k, intp_t n, const float* x, const float* b,
+                              intp_t ldb, float* y)
+
 cdef enum:
     ROWS_PER_CHUNK = 32
     FEATURES_PER_TILE = 128
@@ -34,6 +40,14 @@ def one_row_parts(intp_t n_features):
     """Parts of the features that one row's GEMV is split into: the first
     dimension of dense_forward's ``partials``."""
     return max(1, (n_features + ONE_ROW_FEATURES - 1) // ONE_ROW_FEATURES)
+
+
+def set_own_vector_products(bint on):
+    """Let one row's products run on our own kernel (_vector_product.h),
+    which gives the bits of OpenBLAS's AVX-512 SGEMV: to be asked only where
+    OpenBLAS runs those kernels.  True if it now runs (the CPU has
+    AVX-512)."""
+    return c_set_own_vector_products(on) != 0
 
 
 def dense_forward(
@@ -111,16 +125,23 @@ cdef void one_row_forward(
     cdef intp_t n_tiles = (n_outputs + ONE_ROW_COLUMNS - 1) // ONE_ROW_COLUMNS
     cdef intp_t item, part, start, stop, column, width, o
     cdef floating total
+    cdef floating* part_out
     for item in prange(n_parts * n_tiles, schedule="static", num_threads=n_threads):
         part = item // n_tiles
         start = part * n_features // n_parts
         stop = (part + 1) * n_features // n_parts
         column = (item % n_tiles) * ONE_ROW_COLUMNS
         width = min(ONE_ROW_COLUMNS, n_outputs - column)
-        vector_times_rowmajor(<int> (stop - start), <int> width, x + start,
-                              weights + start * n_outputs + column, <int> n_outputs,
-                              out + column if n_parts == 1 else
-                              partials + part * partials_width + column)
+        part_out = (out + column if n_parts == 1 else
+                    partials + part * partials_width + column)
+        if floating is float and own_vector_product_float(stop - start, width):
+            vector_product_float(stop - start, width, x + start,
+                                 weights + start * n_outputs + column, n_outputs,
+                                 part_out)
+        else:
+            vector_times_rowmajor(<int> (stop - start), <int> width, x + start,
+                                  weights + start * n_outputs + column, <int> n_outputs,
+                                  part_out)
     if n_parts > 1:
         for o in range(n_outputs):
             total = partials[o]
