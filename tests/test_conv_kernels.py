@@ -527,9 +527,6 @@ def test_series_winograd_arrays_are_checked():
         _conv.winograd_weights(np.zeros((1, 8, 8, 4)), transformed)
     with pytest.raises(ValueError, match="1 x 3..7 weights"):
         _conv.winograd_weights(np.zeros((3, 3, 8, 4)), transformed)
-    with pytest.raises(ValueError, match="reverse is for series"):
-        _conv.winograd_weights(np.zeros((3, 3, 8, 4)),
-                               np.zeros(_conv.winograd_weights_shape(8, 4)), reverse=True)
     with pytest.raises(ValueError, match="3 to 7 taps"):
         _conv.winograd_scratch_size(2, 1, 10, 8, 4, series, kernel_w=8)
     # Series' arrays given for an image's 3x3 convolution: refused.

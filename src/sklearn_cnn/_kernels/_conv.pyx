@@ -319,7 +319,7 @@ cdef void chunk_forward(
     if transformed != NULL and is_series_tile(g.winograd_tile) and scale == NULL:
         # The series' output transform adds the bias (a folded scale is in
         # the weights): only the activation is left.
-        winograd1d_chunk(g, x, n_samples, transformed, False, bias, cols, y)
+        winograd1d_chunk(g, x, n_samples, transformed, bias, cols, y)
         scale = bias = NULL
     else:
         chunk_convolve(g, x, n_samples, weights, cols, y, transformed)
@@ -469,7 +469,7 @@ cdef void chunk_convolve(
     cdef intp_t rows = n_samples * g.out_h * g.out_w
     cdef const floating* chunk_cols = x
     if transformed != NULL and is_series_tile(g.winograd_tile):
-        winograd1d_chunk(g, x, n_samples, transformed, False, NULL, cols, y)
+        winograd1d_chunk(g, x, n_samples, transformed, NULL, cols, y)
     elif transformed != NULL:
         winograd_chunk(g, x, n_samples, g.winograd_tile, transformed, cols, y)
     elif g.taps_major:
@@ -554,15 +554,13 @@ cdef void chunk_backward(
     if not compute_grad_input:
         return
     if transformed_back != NULL and is_series_tile(g.winograd_tile):
-        # The same for series: the kernel turned round, padded by
-        # kernel_w - 1 - pad at the start; the weights' planes are (C, OC),
-        # read transposed.
+        # The same for series: the kernel turned round, channels swapped,
+        # padded by kernel_w - 1 - pad at the start.
         back = make_geometry(1, g.out_w, g.out_channels, 1, g.width, g.channels,
                              1, g.kernel_w, 1, 1, 0, g.kernel_w - 1 - g.pad_left,
                              1, 1)
         back.winograd_tile = g.winograd_tile
-        winograd1d_chunk(back, dz, n_samples, transformed_back, True, NULL, cols,
-                         grad_input)
+        winograd1d_chunk(back, dz, n_samples, transformed_back, NULL, cols, grad_input)
         return
     if transformed_back != NULL:
         # d input is the 3x3 convolution of dz by the weights turned half a
@@ -745,17 +743,13 @@ def winograd_weights(
     const floating[:, :, :, ::1] weights,   # IN: (3, 3, C, OC), or (1, r, C, OC)
     floating[:, ::1] transformed,           # OUT: winograd_weights_shape(C, OC)
     const floating[::1] channel_scale=None,  # IN: (OC,) see below
-    bint reverse=False, int n_threads=1,
+    int n_threads=1,
 ):
     """Winograd weights, G g G^T per channel pair (``_winograd.h``,
     ``_winograd4.h``): F(2x2, 3x3) or F(4x4, 3x3) as ``transformed`` has 16
     or 36 planes; or G g (``_winograd1d.h``), F(n + 1 - r, r) for a series'
     kernel of r = 3..7 taps, with 8 or 10 planes (the points), on
     ``n_threads`` threads.
-
-    ``reverse`` (series only) takes the taps last to first: the weights
-    ``conv2d_backward`` wants as ``winograd_back_weights`` for series (its
-    GEMMs swap the channels).
 
     With ``channel_scale`` each output channel's weights are multiplied by
     it (the transform is linear): the forward kernels then need no
@@ -775,13 +769,11 @@ def winograd_weights(
         raise ValueError("transformed must have winograd_weights_shape's shape")
     if channel_scale is not None and channel_scale.shape[0] != cout:
         raise ValueError("channel_scale needs one value per output channel")
-    if reverse and not is_series_tile(tile):
-        raise ValueError("reverse is for series' Winograd weights (8 or 10 planes)")
     with nogil:
         if is_series_tile(tile):
             transform_weights_1d(&weights[0, 0, 0, 0], tile, <int> weights.shape[1], cin,
                                  cout, scale, &transformed[0, 0], transformed.shape[1],
-                                 reverse, n_threads)
+                                 n_threads)
         else:
             transform_weights(tile, &weights[0, 0, 0, 0], cin, cout, scale,
                               &transformed[0, 0], transformed.shape[1])
@@ -1087,10 +1079,9 @@ def conv2d_backward(
     """Gradients of a fused conv + bias + activation layer.
 
     With ``winograd_back_weights`` (``winograd_weights`` of the weights
-    turned half a turn, channels swapped; 3x3 kernels, stride
-    1, no dilation; for series, ``winograd_weights(weights, ...,
-    reverse=True)`` of the weights as they are) the input gradient is
-    computed by Winograd;
+    turned half a turn, channels swapped: ``weights[::-1, ::-1]`` with its
+    last two axes swapped; 3x3 kernels or series, stride 1, no dilation)
+    the input gradient is computed by Winograd;
     ``cols`` must then also hold ``winograd_scratch_size(samples_per_chunk,
     H, W, OC, C)`` values.  With ``winograd_weight_grad``
     (``winograd_weights_shape(C, OC)``; same conditions) the weight

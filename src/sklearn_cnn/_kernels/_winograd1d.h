@@ -184,11 +184,10 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
      * (E +- O) / f(+-p): one pass over each tap. */                            \
     SKLEARN_CNN_OUT_OF_LINE void winograd1d_weights_channel_##SUFFIX(           \
             const TYPE *restrict w, const Winograd1dPlan *plan, ptrdiff_t cin,   \
-            ptrdiff_t cout, TYPE *restrict u, ptrdiff_t u_plane, int reverse,    \
-            ptrdiff_t c) {                                                       \
+            ptrdiff_t cout, TYPE *restrict u, ptrdiff_t u_plane, ptrdiff_t c) {  \
         const int r = plan->r, n = plan->n;                                      \
-        const TYPE *restrict first = w + ((reverse ? r - 1 : 0) * cin + c) * cout; \
-        const TYPE *restrict last = w + ((reverse ? 0 : r - 1) * cin + c) * cout; \
+        const TYPE *restrict first = w + c * cout;                               \
+        const TYPE *restrict last = w + ((r - 1) * cin + c) * cout;              \
         TYPE *restrict u0 = u + c * cout;                                        \
         TYPE *restrict infinity = u0 + (n - 1) * u_plane;                        \
         for (int j = 0; j < plan->pairs; ++j) {                                  \
@@ -199,8 +198,7 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
             for (ptrdiff_t o = 0; o < cout; ++o)                                 \
                 even[o] = odd[o] = 0;                                            \
             for (int k = 0; k < r; ++k) {                                        \
-                const TYPE *restrict src =                                       \
-                    w + ((reverse ? r - 1 - k : k) * cin + c) * cout;            \
+                const TYPE *restrict src = w + (k * cin + c) * cout;             \
                 TYPE *restrict row = k % 2 ? odd : even;                         \
                 SKLEARN_CNN_IVDEP                                                \
                 for (ptrdiff_t o = 0; o < cout; ++o)                             \
@@ -231,15 +229,14 @@ static inline void winograd1d_plan(int n, int r, Winograd1dPlan *plan) {
     /* u = G g for input channels [c0, c1) and every output channel, times  \
      * scale[o] unless scale is NULL (a folded BatchNormalization's            \
      * multiplier); w is (r, cin, cout), u's n planes lie u_plane >= cin *     \
-     * cout values apart.  With ``reverse`` the taps are taken last to first   \
-     * (the input gradient's kernel). */                                        \
+     * cout values apart. */                                                    \
     SKLEARN_CNN_OUT_OF_LINE void winograd1d_weights_##SUFFIX(                   \
             const TYPE *restrict w, const Winograd1dPlan *plan, ptrdiff_t cin,   \
             ptrdiff_t cout, const TYPE *restrict scale, TYPE *restrict u,        \
-            ptrdiff_t u_plane, int reverse, ptrdiff_t c0, ptrdiff_t c1) {        \
+            ptrdiff_t u_plane, ptrdiff_t c0, ptrdiff_t c1) {                     \
         for (ptrdiff_t c = c0; c < c1; ++c)                                      \
             winograd1d_weights_channel_##SUFFIX(w, plan, cin, cout, u, u_plane,  \
-                                                reverse, c);                     \
+                                                c);                              \
         if (scale != NULL)                                                       \
             winograd_scale_planes_##SUFFIX(u, plan->n, u_plane, c0, c1, cout,    \
                                            scale);                               \

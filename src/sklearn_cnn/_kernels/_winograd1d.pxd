@@ -25,11 +25,11 @@ cdef extern from "_winograd1d.h":
     void winograd1d_plan(int n, int r, Winograd1dPlan* plan) noexcept nogil
     void winograd1d_weights_float(const float* w, const Winograd1dPlan* plan,
                                   intp_t cin, intp_t cout, const float* scale,
-                                  float* u, intp_t u_plane, int reverse, intp_t c0,
+                                  float* u, intp_t u_plane, intp_t c0,
                                   intp_t c1) noexcept nogil
     void winograd1d_weights_double(const double* w, const Winograd1dPlan* plan,
                                    intp_t cin, intp_t cout, const double* scale,
-                                   double* u, intp_t u_plane, int reverse, intp_t c0,
+                                   double* u, intp_t u_plane, intp_t c0,
                                    intp_t c1) noexcept nogil
     void winograd1d_weight_grad_float(const float* du, const Winograd1dPlan* plan,
                                       intp_t cin, intp_t cout, intp_t u_plane,
@@ -216,7 +216,6 @@ cdef inline void winograd1d_transform_input(
 cdef inline void winograd1d_chunk(
     ConvGeometry g, const floating* x, intp_t n_samples,
     const floating* transformed,  # IN: from winograd_weights, (n, plane)
-    bint transposed,              # planes (OC, C) instead of (C, OC)
     const floating* bias,         # IN: (OC,) added to the outputs, or NULL
     floating* scratch,            # see winograd1d_scratch
     floating* y,                  # OUT: (n_samples * out_w, OC)
@@ -224,25 +223,16 @@ cdef inline void winograd1d_chunk(
     """The convolution of a chunk of series by Winograd F(n + 1 - r, r):
     transform every input tile, one GEMM per point over all the chunk's
     tiles at once, transform back.  Any padding: tile inputs outside the
-    series read zeros, outputs past its end go to spare rows.  With
-    ``transposed`` the GEMMs read the weights' planes transposed: the input
-    gradient's convolution uses the forward weights' transform (taps
-    reversed) with no copy that swaps the channels."""
+    series read zeros, outputs past its end go to spare rows."""
     cdef SeriesChunk k = series_chunk(g, n_samples)
     cdef intp_t cin = g.channels, cout = g.out_channels
     cdef floating* products = scratch + k.s.products
     cdef intp_t xi, index
     winograd1d_transform_input(g, &k.plan, x, n_samples, scratch, scratch + k.s.zeros)
     for xi in range(k.plan.n):
-        if transposed:
-            gemm_rowmajor(c'N', c'T', <int> k.s.n_tiles, <int> cout, <int> cin,
-                          <floating> 1, scratch + xi * k.v_stride, <int> cin,
-                          transformed + xi * k.plane, <int> cin, <floating> 0,
-                          products + xi * k.m_stride, <int> cout)
-        else:
-            forward_product(scratch + xi * k.v_stride, cin, k.s.n_tiles, cin,
-                            transformed + xi * k.plane, cout, products + xi * k.m_stride,
-                            cout)
+        forward_product(scratch + xi * k.v_stride, cin, k.s.n_tiles, cin,
+                        transformed + xi * k.plane, cout, products + xi * k.m_stride,
+                        cout)
     for index in range(k.s.n_tiles):
         winograd1d_output_tile(g, &k.plan, products, index, k.s.tiles_w, k.m_stride,
                                bias if bias != NULL else scratch + k.s.zeros, y,
@@ -329,21 +319,20 @@ cdef inline void winograd1d_weight_grad_chunk(
 
 cdef inline void transform_weights_1d(
     const floating* w, int points, int r, intp_t cin, intp_t cout,
-    const floating* scale, floating* u, intp_t u_plane, bint reverse, int n_threads,
+    const floating* scale, floating* u, intp_t u_plane, int n_threads,
 ) noexcept nogil:
     """u = G g (times scale) for F(points + 1 - r, r), float or double, in
-    blocks of input channels shared by the threads; ``reverse`` takes the
-    taps last to first."""
+    blocks of input channels shared by the threads."""
     cdef Winograd1dPlan plan
     cdef intp_t block, n_blocks = (cin + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
     winograd1d_plan(points, r, &plan)
     for block in prange(n_blocks, schedule="static", num_threads=n_threads):
         if floating is float:
-            winograd1d_weights_float(w, &plan, cin, cout, scale, u, u_plane, reverse,
+            winograd1d_weights_float(w, &plan, cin, cout, scale, u, u_plane,
                                      block * CHANNEL_BLOCK,
                                      min(cin, (block + 1) * CHANNEL_BLOCK))
         else:
-            winograd1d_weights_double(w, &plan, cin, cout, scale, u, u_plane, reverse,
+            winograd1d_weights_double(w, &plan, cin, cout, scale, u, u_plane,
                                       block * CHANNEL_BLOCK,
                                       min(cin, (block + 1) * CHANNEL_BLOCK))
 
