@@ -71,3 +71,25 @@ def test_a_library_already_at_one_thread_is_left_alone(two_blas_threads):
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {1}
     assert set(blas_threads()) == {2}
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["own-functions", "threadpoolctl"])
+def test_both_ways_of_setting_the_count_hold_and_restore(two_blas_threads, monkeypatch,
+                                                         native):
+    """OpenBLAS's own functions called from the kernel module, and
+    threadpoolctl's methods for any other library."""
+    from sklearn_cnn import _threads
+
+    monkeypatch.setattr(_threads, "_blas_libraries", None)
+    if not native:
+        monkeypatch.setattr(_threads, "_native_thread_count_functions", lambda lib: None)
+    getters, setters, ones, others = _threads._blas_thread_counts()
+    assert len(getters) == len(setters) == len(ones)
+    assert len(getters) + len(others) == len(blas_threads())
+    if native and not getters:
+        pytest.skip("no OpenBLAS on pthreads here")
+    if not native:
+        assert not getters
+    with single_threaded_blas():
+        assert set(blas_threads()) == {1}
+    assert set(blas_threads()) == {2}

@@ -8,6 +8,7 @@ from inside their own ``prange`` loops, so BLAS must be held to one thread
 while they run, else both pools fight over the cores.
 """
 
+import ctypes
 import os
 import threading
 from functools import lru_cache
@@ -15,12 +16,12 @@ from functools import lru_cache
 from joblib import cpu_count
 from threadpoolctl import ThreadpoolController
 
-from ._kernels._platform import openmp_max_threads
+from ._kernels._platform import exchange_blas_threads, openmp_max_threads
 
 _blas_libraries = None
 _blas_lock = threading.Lock()
 _blas_users = 0
-_blas_saved = []
+_blas_saved = ((), [])
 
 
 @lru_cache(maxsize=1)
@@ -60,30 +61,35 @@ def effective_n_threads():
     return n_threads
 
 
-def _thread_count_functions(lib):
-    """``(get, set)`` of one BLAS library's thread count.
+def _native_thread_count_functions(lib):
+    """The addresses of ``(get, set)``, one BLAS library's own C functions
+    for its thread count, or None.
 
-    For OpenBLAS on pthreads (the NumPy and SciPy wheels' BLAS) these are its
-    own C functions, called through ctypes.  threadpoolctl's methods wrap
-    each call in Python (symbol lookup, which Python thread owns the
-    library): with them a block cost 10 us on a 2-core Xeon, with these 3,
-    and a single-image FM-LeNet prediction 3.5% less.  Any other library,
-    or a threadpoolctl without the symbol lookup, goes through
+    For OpenBLAS on pthreads (the NumPy and SciPy wheels' BLAS) the kernel
+    module calls them directly (``exchange_blas_threads``).  threadpoolctl's
+    methods wrap each call in Python (symbol lookup, which Python thread
+    owns the library): with them a block cost 10 us on a 2-core Xeon,
+    through ctypes 3 us, called from compiled code 1.7 us.  Any other
+    library, or a threadpoolctl without the symbol lookup, goes through
     threadpoolctl's methods (which for OpenMP builds set the calling
     thread's count only).
     """
-    if lib.internal_api == "openblas" and getattr(lib, "threading_layer", None) == "pthreads":
-        try:
-            get = lib._get_symbol("openblas_get_num_threads")
-            set_ = lib._get_symbol("openblas_set_num_threads")
-        except AttributeError:
-            get = set_ = None
-        if get is not None and set_ is not None:
-            return get, set_
-    return lib.get_num_threads, lib.set_num_threads
+    if lib.internal_api != "openblas" or getattr(lib, "threading_layer", None) != "pthreads":
+        return None
+    try:
+        functions = [lib._get_symbol(f"openblas_{verb}_num_threads")
+                     for verb in ("get", "set")]
+    except AttributeError:
+        return None
+    if None in functions:
+        return None
+    return tuple(ctypes.cast(function, ctypes.c_void_p).value for function in functions)
 
 
 def _blas_thread_counts():
+    """``(getters, setters, ones, others)``: the addresses of the OpenBLAS
+    libraries' own functions, as many 1s, and the ``(get, set)`` methods of
+    any other library."""
     # Every BLAS library, not only SciPy's, which the kernels call: NumPy's
     # wheel brings its own OpenBLAS, and NumPy products between the kernels'
     # calls in fit (the L2 penalty's dot products, say) would wake its
@@ -95,8 +101,16 @@ def _blas_thread_counts():
     # loaded libraries costs far more than setting a thread count.
     global _blas_libraries
     if _blas_libraries is None:
-        libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-        _blas_libraries = [_thread_count_functions(lib) for lib in libraries]
+        native, others = [], []
+        for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+            functions = _native_thread_count_functions(lib)
+            if functions is None:
+                others.append((lib.get_num_threads, lib.set_num_threads))
+            else:
+                native.append(functions)
+        getters = tuple(get for get, _ in native)
+        _blas_libraries = (getters, tuple(set_ for _, set_ in native),
+                           (1,) * len(getters), others)
     return _blas_libraries
 
 
@@ -108,11 +122,13 @@ class _SingleThreadedBlas:
         global _blas_users, _blas_saved
         with _blas_lock:
             if _blas_users == 0:
-                # Libraries already at one thread (the user limited them) are
-                # left alone.
-                _blas_saved = [(set_, n_threads) for get, set_ in _blas_thread_counts()
-                               if (n_threads := get()) != 1]
-                for set_, _ in _blas_saved:
+                getters, setters, ones, others = _blas_thread_counts()
+                # Libraries already at one thread (the user limited them)
+                # are left alone.
+                _blas_saved = (exchange_blas_threads(getters, setters, ones),
+                               [(set_, n_threads) for get, set_ in others
+                                if (n_threads := get()) != 1])
+                for set_, _ in _blas_saved[1]:
                     set_(1)
             _blas_users += 1
         return self
@@ -122,7 +138,9 @@ class _SingleThreadedBlas:
         with _blas_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                for set_, n_threads in _blas_saved:
+                getters, setters, _, _ = _blas_thread_counts()
+                exchange_blas_threads(getters, setters, _blas_saved[0])
+                for set_, n_threads in _blas_saved[1]:
                     set_(n_threads)
         return False
 
@@ -136,9 +154,9 @@ def single_threaded_blas():
     Reference-counted under a lock, so that concurrent or nested calls (fit
     and predict from several Python threads) neither restore the user's
     setting while a kernel still runs nor leave BLAS stuck at one thread.
-    Calling the libraries' own functions (see ``_thread_count_functions``)
-    costs about 3 us per block with two OpenBLAS libraries, against 10 us
-    through threadpoolctl's library controllers and ~35 us for
-    ``ThreadpoolController.limit``.
+    Calling the libraries' own functions from compiled code (see
+    ``_native_thread_count_functions``) costs about 1.7 us per block with two
+    OpenBLAS libraries, against 10 us through threadpoolctl's library
+    controllers and ~35 us for ``ThreadpoolController.limit``.
     """
     return _SINGLE_THREADED_BLAS

@@ -26,3 +26,27 @@ def openmp_max_threads():
     the calling thread. It is 1 when the kernels were built without OpenMP.
     """
     return omp_get_max_threads()
+
+
+ctypedef int (*blas_count_getter)() noexcept nogil
+ctypedef void (*blas_count_setter)(int) noexcept nogil
+
+
+def exchange_blas_threads(tuple getters, tuple setters, tuple counts):
+    """Give BLAS library i ``counts[i]`` threads where it has another count,
+    through its own C functions (their addresses in ``getters[i]`` and
+    ``setters[i]``: ``int get(void)``, ``void set(int)``); return the counts
+    the libraries had.
+
+    Called directly, not through ctypes (which releases and takes back the
+    GIL around each call): 0.3 us for two libraries against about 1.5.
+    """
+    cdef Py_ssize_t i
+    cdef int had
+    previous = []
+    for i in range(len(getters)):
+        had = (<blas_count_getter> <size_t> getters[i])()
+        if had != counts[i]:
+            (<blas_count_setter> <size_t> setters[i])(counts[i])
+        previous.append(had)
+    return tuple(previous)
