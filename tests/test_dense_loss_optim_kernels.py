@@ -74,13 +74,14 @@ def test_one_row_forward_refuses_too_small_partials(rng):
 def own_vector_products():
     """_dense with our one-row kernel on (skips where it may not run: no
     AVX-512, or OpenBLAS without its AVX-512 kernels, whose bits it gives);
-    as in prediction afterwards."""
+    as the dense layers set it afterwards."""
     from sklearn_cnn._blas_kernels import has_small_matrix_kernels
+    from sklearn_cnn._kernels import avx2_enabled
 
     if not has_small_matrix_kernels() or not _dense.set_own_vector_products(True):
         pytest.skip("our one-row kernel does not run here")
     yield _dense
-    _dense.set_own_vector_products(True)
+    _dense.set_own_vector_products(avx2_enabled())
 
 
 @pytest.mark.parametrize("n_outputs", [16, 48, 64, 80, 128, 144, 256, 272, 10, 130])
