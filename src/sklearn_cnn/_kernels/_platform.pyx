@@ -39,7 +39,8 @@ def exchange_blas_threads(tuple getters, tuple setters, tuple counts):
     the libraries had.
 
     Called directly, not through ctypes (which releases and takes back the
-    GIL around each call): 0.3 us for two libraries against about 1.5.
+    GIL around each call): single_threaded_blas's block took 1.7 us instead
+    of 3.1 with two libraries, 0.7 us of it in these calls.
     """
     cdef Py_ssize_t i
     cdef int had
