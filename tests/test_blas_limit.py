@@ -93,3 +93,12 @@ def test_both_ways_of_setting_the_count_hold_and_restore(two_blas_threads, monke
     with single_threaded_blas():
         assert set(blas_threads()) == {1}
     assert set(blas_threads()) == {2}
+
+
+def test_exchange_refuses_mismatched_lengths():
+    from sklearn_cnn._kernels._platform import exchange_blas_threads
+
+    with pytest.raises(ValueError, match="one setter and one count per getter"):
+        exchange_blas_threads((1, 2), (1,), (1, 1))
+    with pytest.raises(ValueError, match="one setter and one count per getter"):
+        exchange_blas_threads((1,), (1,), ())

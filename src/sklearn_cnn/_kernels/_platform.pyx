@@ -44,6 +44,10 @@ def exchange_blas_threads(tuple getters, tuple setters, tuple counts):
     """
     cdef Py_ssize_t i
     cdef int had
+    if len(setters) != len(getters) or len(counts) != len(getters):
+        # Indexed below without bounds checks.
+        raise ValueError("exchange_blas_threads needs one setter and one count "
+                         "per getter")
     previous = []
     for i in range(len(getters)):
         had = (<blas_count_getter> <size_t> getters[i])()
