@@ -110,6 +110,33 @@ def test_own_vector_product_gives_openblas_bits(own_vector_products, n_outputs, 
                                    **tolerance(np.float32))
 
 
+def test_own_vector_product_predicts_openblas_bits(own_vector_products, rng):
+    """End to end: one sample through a network whose hidden dense layer (a
+    7x7 map of 15 channels -> 64, every remainder of the groups of 8 inputs)
+    takes our kernel, on 1 and 2 threads, against OpenBLAS's SGEMV."""
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn.layers import Conv2D
+
+    X = rng.standard_normal((30, 49)).astype(np.float32)
+    y = np.arange(30) % 3
+    model = CNNClassifier(image_shape=(1, 7, 7), conv_layers=(Conv2D(15, 3),),
+                          hidden_layer_sizes=(64,), max_iter=2, random_state=0)
+    with pytest.warns(Warning):  # two epochs: not converged
+        model.fit(X, y)
+    results = {}
+    for own in (True, False):
+        own_vector_products.set_own_vector_products(own)
+        for n_threads in (1, 2):
+            with threadpool_limits(n_threads, user_api="openmp"):
+                results[own, n_threads] = np.concatenate(
+                    [model.predict_proba(X[i:i + 1]) for i in range(5)])
+    for other in list(results.values())[1:]:
+        np.testing.assert_array_equal(results[True, 1], other)
+    np.testing.assert_allclose(results[True, 1], model.predict_proba(X[:5]), rtol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(6,), (3, 2, 2)], ids=["flat", "feature-map"])
 def test_dense_passes_the_shared_layer_checks(shape):
     def oracle(x, params):
