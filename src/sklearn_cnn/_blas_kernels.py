@@ -40,3 +40,38 @@ def has_small_matrix_kernels():
         lib["internal_api"] == "openblas"
         and str(lib.get("architecture", "")).lower() in _SMALL_MATRIX_TARGETS
         for lib in libraries)
+
+
+@lru_cache(maxsize=1)
+def use_own_products():
+    """Where OpenBLAS multiplies with its AVX-512 kernels, let our own
+    kernels stand in for some of its products, with its bits, so that the
+    other paths (the baseline build, other BLAS) agree.  Once per process,
+    at the first allocation of a layer that may use them (the BLAS
+    libraries do not change).
+
+    - The convolutions (mode 2 of ``set_wide_transforms``): Winograd's chunks
+      of 16 output channels run fused (transforms and products per group of
+      tiles, in L1; ``_winograd4.h``): resnet2d's predict_proba, fused
+      against not (medians of 16 alternated rounds, two runs), 0.88-0.90x on
+      2,000 images and 0.93-0.94x on one, 1 thread; 0.90x and 0.94-0.95x on
+      2; its 16 -> 16 layer in training, forward and backward at batch 128,
+      0.94x on 1 thread, 0.97x on 2.  The forward products of 64k output
+      channels go to ``_products.h``: the FCN's predict_proba on 242 series
+      0.90x on 1 thread, 0.97x on 2.  im2col's rows of 32k output channels
+      are read straight from the input (``_implicit.h``): resnet2d's
+      stride-2 layers 0.90-0.93x.
+    - One sample through a dense layer (``_vector_product.h``), unless
+      SKLEARN_CNN_KERNELS=baseline asks for none of our vector code:
+      FM-LeNet's 3136 -> 128 layer in one-image predict_proba, alternated in
+      one process (11 rounds, 2-core Xeon), 0.885x the time of OpenBLAS's
+      SGEMV on 1 thread, 0.771x on 2 (each thread's part of the weights
+      stays in its core's cache); the whole call 0.960x and 0.941x.
+    """
+    if not has_small_matrix_kernels():
+        return
+    from ._kernels import _dense, avx2_enabled, load
+
+    load("_conv").set_wide_transforms(2)
+    if avx2_enabled():
+        _dense.set_own_vector_products(True)

@@ -128,6 +128,19 @@ SKLEARN_CNN_IMPLICIT_ONE_COPY void implicit_runs(
                       y + p * cout + f, cout);                                  \
     } while (0)
 
+/* Every pixel from the first: blocks of R, then of 2 and 1, by 16 * NJ
+ * outputs (constants: the accumulators live in registers). */
+#define SKLEARN_CNN_IMPLICIT_PIXELS(R, NJ)                                      \
+    do {                                                                        \
+        at.n = at.oh = at.ow = 0;                                               \
+        for (p = 0; p + R <= pixels; p += R)                                    \
+            SKLEARN_CNN_IMPLICIT_BLOCK(R, NJ);                                  \
+        for (; p + 2 <= pixels; p += 2)                                         \
+            SKLEARN_CNN_IMPLICIT_BLOCK(2, NJ);                                  \
+        for (; p < pixels; ++p)                                                 \
+            SKLEARN_CNN_IMPLICIT_BLOCK(1, NJ);                                  \
+    } while (0)
+
 /* y (n_samples * out_h * out_w x cout) = im2col(x) @ w, for cout a
  * multiple of 32 and at most SKLEARN_CNN_PRODUCT_MAX_TAPS taps (see
  * implicit_product_float).  Blocks of 6 pixels, then of 2 and 1, by 64
@@ -143,26 +156,13 @@ SKLEARN_CNN_AVX512 void implicit_convolve_float(const ImplicitInput *in,
     ptrdiff_t f = 0, p;
     ImplicitCursor at;
     memset(zeros, 0, run * sizeof(float));
-    for (; f + 64 <= cout; f += 64) {
-        at.n = at.oh = at.ow = 0;
-        for (p = 0; p + 6 <= pixels; p += 6)
-            SKLEARN_CNN_IMPLICIT_BLOCK(6, 4);
-        for (; p + 2 <= pixels; p += 2)
-            SKLEARN_CNN_IMPLICIT_BLOCK(2, 4);
-        for (; p < pixels; ++p)
-            SKLEARN_CNN_IMPLICIT_BLOCK(1, 4);
-    }
-    if (f < cout) {
-        at.n = at.oh = at.ow = 0;
-        for (p = 0; p + 12 <= pixels; p += 12)
-            SKLEARN_CNN_IMPLICIT_BLOCK(12, 2);
-        for (; p + 2 <= pixels; p += 2)
-            SKLEARN_CNN_IMPLICIT_BLOCK(2, 2);
-        for (; p < pixels; ++p)
-            SKLEARN_CNN_IMPLICIT_BLOCK(1, 2);
-    }
+    for (; f + 64 <= cout; f += 64)
+        SKLEARN_CNN_IMPLICIT_PIXELS(6, 4);
+    if (f < cout)
+        SKLEARN_CNN_IMPLICIT_PIXELS(12, 2);
 }
 
+#undef SKLEARN_CNN_IMPLICIT_PIXELS
 #undef SKLEARN_CNN_IMPLICIT_BLOCK
 
 #else

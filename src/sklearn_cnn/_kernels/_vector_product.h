@@ -44,6 +44,16 @@ static inline int own_vector_product_float(ptrdiff_t k, ptrdiff_t n) {
            k >= SKLEARN_CNN_VECTOR_PRODUCT_MIN_ROWS;
 }
 
+/* Row t of b times x[t], added to the ``NJ`` chains of 16 outputs. */
+static inline __attribute__((always_inline, target("avx512f"))) void vector_row(
+        int NJ, ptrdiff_t t, const float *x, const float *b, ptrdiff_t ldb,
+        __m512 *part) {
+    const __m512 xt = _mm512_set1_ps(x[t]);
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j)
+        part[j] = _mm512_fmadd_ps(_mm512_loadu_ps(b + t * ldb + 16 * j), xt, part[j]);
+}
+
 /* 8 rows from row i (or ``group`` < 8 in a loop kept rolled, for the last
  * rows), one chain from zero, added to the ``NJ`` accumulators of 16
  * outputs (a constant where it is called). */
@@ -56,22 +66,12 @@ static inline __attribute__((always_inline, target("avx512f"))) void vector_grou
         part[j] = _mm512_setzero_ps();
     if (group == 8) {
 #pragma GCC unroll 8
-        for (ptrdiff_t t = i; t < i + 8; ++t) {
-            const __m512 xt = _mm512_set1_ps(x[t]);
-#pragma GCC unroll 8
-            for (int j = 0; j < NJ; ++j)
-                part[j] = _mm512_fmadd_ps(_mm512_loadu_ps(b + t * ldb + 16 * j), xt,
-                                          part[j]);
-        }
+        for (ptrdiff_t t = i; t < i + 8; ++t)
+            vector_row(NJ, t, x, b, ldb, part);
     } else {
 #pragma GCC unroll 1
-        for (ptrdiff_t t = i; t < i + group; ++t) {
-            const __m512 xt = _mm512_set1_ps(x[t]);
-#pragma GCC unroll 8
-            for (int j = 0; j < NJ; ++j)
-                part[j] = _mm512_fmadd_ps(_mm512_loadu_ps(b + t * ldb + 16 * j), xt,
-                                          part[j]);
-        }
+        for (ptrdiff_t t = i; t < i + group; ++t)
+            vector_row(NJ, t, x, b, ldb, part);
     }
 #pragma GCC unroll 8
     for (int j = 0; j < NJ; ++j)

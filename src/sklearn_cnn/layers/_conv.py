@@ -12,11 +12,14 @@ for 3x3 kernels, F(n + 1 - r, r) for series' kernels of r = 3..7 taps
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from .._blas_kernels import SMALL_GEMM_MULTIPLY_ADDS, has_small_matrix_kernels
+from .._blas_kernels import (
+    SMALL_GEMM_MULTIPLY_ADDS,
+    has_small_matrix_kernels,
+    use_own_products,
+)
 from .._kernels import load
 from .._spec import check_int
 from ._base import (
@@ -162,26 +165,6 @@ WINOGRAD_SERIES_MIN_TILES = 24
 WINOGRAD_CHUNK_VALUES = {2: 256 * 1024, 4: 384 * 1024,
                          WINOGRAD_SERIES_TILE: 1536 * 1024,
                          WINOGRAD_SERIES_TRAINING_TILE: 1536 * 1024}
-
-
-@lru_cache(maxsize=1)
-def fuse_winograd_chunks():
-    """Let Winograd's chunks of 16 output channels run fused (transforms and
-    products per group of tiles, in L1; see _winograd4.h) where OpenBLAS
-    multiplies with its AVX-512 kernels: the fused products give their
-    bits, so the other paths (the shared one, the baseline build) agree.
-    resnet2d's predict_proba, in one process, fused against not (medians of
-    16 alternated rounds, two runs): 0.88-0.90x on 2,000 images and
-    0.93-0.94x on one, 1 thread; 0.90x and 0.94-0.95x on 2.  Its 16 -> 16 layer in training, forward
-    and backward at batch 128: 0.94x on 1 thread, 0.97x on 2.  The same
-    mode sends the forward products of 64k output channels to our own
-    kernel (_products.h), with OpenBLAS's bits too: the FCN's predict_proba
-    on 242 series took 0.90x as long on 1 thread, 0.97x on 2.  It also
-    reads im2col's rows of 32k output channels straight from the input
-    (_implicit.h): resnet2d's stride-2 layers 0.90-0.93x.  Once per process,
-    at the first allocation (the BLAS libraries do not change)."""
-    if has_small_matrix_kernels():
-        _conv.set_wide_transforms(2)
 
 
 def balanced_chunk(n_samples, samples_per_chunk):
@@ -402,7 +385,7 @@ class ConvLayer(KernelCallLayer):
         self._calls = {}
         out_h, out_w, _ = self.conv_shape
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
-        fuse_winograd_chunks()
+        use_own_products()
         if self.winograd_series:
             tile = (WINOGRAD_SERIES_TRAINING_TILE
                     if training and self.kernel_w >= WINOGRAD_SERIES_TRAINING_MIN_KERNEL

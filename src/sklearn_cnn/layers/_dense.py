@@ -1,12 +1,11 @@
 """Dense: fully connected + bias + activation (fused), and its runtime layer."""
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from .._blas_kernels import has_small_matrix_kernels
-from .._kernels import _dense, avx2_enabled
+from .._blas_kernels import use_own_products
+from .._kernels import _dense
 from .._spec import check_int
 from ._base import (
     ACTIVATION_CODES,
@@ -19,21 +18,6 @@ from ._base import (
     register,
     uniform_init,
 )
-
-
-@lru_cache(maxsize=1)
-def own_vector_products():
-    """Let one sample's products run on our own kernel where OpenBLAS
-    multiplies with its AVX-512 kernels, whose bits it gives
-    (_kernels/_vector_product.h), unless SKLEARN_CNN_KERNELS=baseline asks
-    for none of our vector code.  FM-LeNet's 3136 -> 128 layer in
-    one-image predict_proba, alternated in one process (11 rounds, 2-core
-    Xeon): 0.885x the time of OpenBLAS's SGEMV on 1 thread, 0.771x on 2 (each
-    thread's part of the weights stays in its core's cache); the whole call
-    0.960x and 0.941x.  Once per process, at the first allocation (the BLAS
-    libraries do not change)."""
-    if has_small_matrix_kernels() and avx2_enabled():
-        _dense.set_own_vector_products(True)
 
 
 @dataclass(frozen=True, repr=False)
@@ -96,7 +80,7 @@ class DenseLayer(KernelCallLayer):
         self.training = training
         self.needs_input_grad = training and needs_input_grad
         self.output = np.empty((batch_size, *self.output_shape), dtype=dtype)
-        own_vector_products()
+        use_own_products()
         self.one_row_partials = np.empty(
             (_dense.one_row_parts(self.input_shape[0]), *self.output_shape), dtype=dtype)
         if training:
