@@ -43,6 +43,27 @@ def test_networks_are_reused_and_renewed_after_refit(fitted):
     assert key not in _network_pool._pools[clf]
 
 
+def test_pool_slots_are_per_key_and_dropped_with_old_arrays():
+    class Estimator:
+        pass
+
+    estimator, old_key, new_key = Estimator(), ((1, 2), "f4", 1), ((3, 4), "f4", 1)
+    network, slot = _network_pool.acquire(estimator, old_key)
+    assert network is None and _network_pool._pools[estimator] == {old_key: slot}
+    for n in range(_network_pool._MAX_IDLE + 2):
+        _network_pool.release(slot, f"network {n}")
+    assert slot == [f"network {n}" for n in range(_network_pool._MAX_IDLE)]
+    newest = slot[-1]
+    assert _network_pool.acquire(estimator, old_key) == (newest, slot)
+    assert len(slot) == _network_pool._MAX_IDLE - 1
+    # A call with new arrays drops the old key's slot; a network given back
+    # to that slot afterwards (by a call that took it before) stays out.
+    _, new_slot = _network_pool.acquire(estimator, new_key)
+    assert _network_pool._pools[estimator] == {new_key: new_slot}
+    _network_pool.release(slot, "late network")
+    assert _network_pool._pools[estimator] == {new_key: []}
+
+
 def test_pool_does_not_change_the_estimator(fitted):
     clf, X, _ = fitted
     before = dict(vars(clf))

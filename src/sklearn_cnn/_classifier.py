@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 from . import _docstrings
 from ._base import BaseCNN, check_target_length
-from ._losses import make_loss
+from ._losses import activate_outputs, make_loss
 from ._threads import effective_n_threads
 
 
@@ -270,7 +270,7 @@ class CNNClassifier(ClassifierMixin, BaseCNN):
         """
         n_threads = effective_n_threads()
         outputs = self._predict_outputs(X, n_threads)
-        return self._loss().activate(outputs, n_threads)
+        return activate_outputs(self.out_activation_, outputs, n_threads)
 
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``.

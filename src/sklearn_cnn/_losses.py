@@ -101,3 +101,13 @@ LOSS_CLASSES = {loss.out_activation: loss for loss in
 def make_loss(out_activation, label_smoothing=0.0):
     """The loss of a model with this output activation."""
     return LOSS_CLASSES[out_activation](label_smoothing)
+
+
+# One loss of each kind for applying the output activation, which no
+# setting changes: predict_proba then builds no object per call.
+_ACTIVATING = {name: loss() for name, loss in LOSS_CLASSES.items()}
+
+
+def activate_outputs(out_activation, outputs, n_threads):
+    """The output activation of the model's raw outputs, in place."""
+    return _ACTIVATING[out_activation].activate(outputs, n_threads)
