@@ -126,7 +126,10 @@ cdef void one_row_forward(
     cdef intp_t item, part, start, stop, column, width, o
     cdef floating total
     cdef floating* part_out
-    for item in prange(n_parts * n_tiles, schedule="static", num_threads=n_threads):
+    # No more threads than items: the output layer of one image is one
+    # item, and a team of two for it cost 1-3 us per prediction.
+    for item in prange(n_parts * n_tiles, schedule="static",
+                       num_threads=min(n_threads, n_parts * n_tiles)):
         part = item // n_tiles
         start = part * n_features // n_parts
         stop = (part + 1) * n_features // n_parts

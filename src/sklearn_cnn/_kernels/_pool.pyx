@@ -137,7 +137,9 @@ def global_avg_pool2d_forward(
     cdef floating scale = <floating> 1 / positions
     cdef const floating* src
     with nogil:
-        for n in prange(n_samples, schedule="static", num_threads=n_threads):
+        # No more threads than samples: one image's pooling is one item.
+        for n in prange(n_samples, schedule="static",
+                        num_threads=min(n_threads, n_samples)):
             src = &x[n, 0, 0, 0]
             for c in range(channels):
                 out[n, c] = 0
@@ -178,7 +180,9 @@ def global_max_pool2d_forward(
     cdef intp_t n, p, c
     cdef const floating* src
     with nogil:
-        for n in prange(n_samples, schedule="static", num_threads=n_threads):
+        # No more threads than samples: one image's pooling is one item.
+        for n in prange(n_samples, schedule="static",
+                        num_threads=min(n_threads, n_samples)):
             src = &x[n, 0, 0, 0]
             for c in range(channels):
                 out[n, c] = src[c]
