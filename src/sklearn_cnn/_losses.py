@@ -109,10 +109,11 @@ _ACTIVATING = {name: loss() for name, loss in LOSS_CLASSES.items()}
 
 
 # Rows from which the output activation runs on several threads: below, a
-# parallel region costs more than the work it shares (softmax of one row of
-# 10 logits took 1.2 us on one thread and 3.9 on two; of 64 rows, 8.9 and
-# 10.6).  Each row is computed alone: the same results either way.
-ACTIVATE_PARALLEL_MIN_ROWS = 128
+# parallel region costs more than the work it shares (softmax of rows of 10
+# logits, 1 / 2 threads, idle 2-core Xeon: 1 row 1.4 / 2.2-2.5 us, 16 rows
+# 3.5 / 3.7, 24 rows 4.5 / 4.0-4.5, 64 rows 9.8-10.0 / 7.3-8.8).  Each row is
+# computed alone: the same results either way.
+ACTIVATE_PARALLEL_MIN_ROWS = 24
 
 
 def activate_outputs(out_activation, outputs, n_threads):
