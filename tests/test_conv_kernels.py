@@ -771,6 +771,29 @@ def test_wide_winograd_transforms_give_the_same_bits(wide_transforms, channels,
                                atol=2e-4)
 
 
+@pytest.mark.parametrize("channels, filters", [(16, 16), (32, 16), (16, 32), (48, 64),
+                                               (17, 16), (16, 20)])
+@pytest.mark.parametrize("height, width", [(28, 28), (11, 9), (5, 6)])
+def test_wide_winograd4_transforms_give_the_same_bits(wide_transforms, channels,
+                                                      filters, height, width, rng):
+    # Training's F(4x4) transforms (input tiles, output tiles, the output
+    # gradient's tiles of the weight gradient) run 16 channels wide where
+    # the CPU can: the same bits as the 8-wide loops in the forward, the
+    # input gradient and the weight gradient, with partial tiles and channel
+    # counts that are not multiples of 16 on either side.
+    _conv = wide_transforms
+    layer = make_layer((height, width, channels), Conv2D(filters), np.float32, rng,
+                       "relu", chunk=3)
+    x = rng.standard_normal((7, height, width, channels)).astype(np.float32)
+    grad_output = rng.standard_normal((7, *layer.output_shape)).astype(np.float32)
+    wide = run_forward_backward(layer, x, grad_output, 2)
+    assert layer.winograd_weights.shape[0] == 36 and layer.winograd_back
+    _conv.set_wide_transforms(False)
+    narrow = run_forward_backward(layer, x, grad_output, 2)
+    for a, b in zip(wide, narrow):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.fixture
 def own_products(wide_transforms):
     """The loaded conv module in mode 2, where our own products stand in for

@@ -260,14 +260,140 @@ SKLEARN_CNN_DEFINE_WINOGRAD4_FIXED(float, float, 32)
 #define SKLEARN_CNN_BY_COUNT(CHANNELS, NAME, GENERIC, ...) { GENERIC; }
 #endif
 
+#if defined(SKLEARN_CNN_AVX512)
+/* F(4x4)'s float tile transforms 16 channels per instruction, for channel
+ * counts that are multiples of 16 on CPUs with AVX-512 (winograd_wide_float
+ * says when), as F(2x2)'s in _winograd.h: the same operations in the same
+ * order as winograd4_bt, _at and _a above, lane by lane, so the same bits.
+ * A tile's 36 intermediate vectors stay in registers and on the stack
+ * instead of going through ``tmp``.  resnet2d's 16 -> 16 layer at 28x28,
+ * the fused forward of 128 images in C (1 thread): 0.73-0.81x the 8-wide
+ * time; its layers in training (batch 128, 1 thread, alternated in one
+ * process): forward 0.84-0.95x, backward 0.86-0.95x; a whole resnet2d
+ * epoch 0.943x on 1 thread, 0.98x on 2. */
+static inline __attribute__((always_inline, target("avx512f"))) void winograd4_bt_wide(
+        __m512 x0, __m512 x1, __m512 x2, __m512 x3, __m512 x4, __m512 x5,
+        __m512 *out, int stride) {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4);
+    const __m512 five = _mm512_set1_ps(5);
+    __m512 a = _mm512_sub_ps(x4, _mm512_mul_ps(four, x2));
+    __m512 b = _mm512_sub_ps(x3, _mm512_mul_ps(four, x1));
+    __m512 p = _mm512_sub_ps(x4, x2);
+    __m512 q = _mm512_mul_ps(two, _mm512_sub_ps(x3, x1));
+    out[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, x0),
+                                         _mm512_mul_ps(five, x2)), x4);
+    out[stride] = _mm512_add_ps(a, b);
+    out[2 * stride] = _mm512_sub_ps(a, b);
+    out[3 * stride] = _mm512_add_ps(p, q);
+    out[4 * stride] = _mm512_sub_ps(p, q);
+    out[5 * stride] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, x1),
+                                                  _mm512_mul_ps(five, x3)), x5);
+}
+
+static inline __attribute__((always_inline, target("avx512f"))) void winograd4_at_wide(
+        __m512 x0, __m512 x1, __m512 x2, __m512 x3, __m512 x4, __m512 x5,
+        __m512 *y, int stride) {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4);
+    const __m512 eight = _mm512_set1_ps(8);
+    __m512 a = _mm512_add_ps(x1, x2), b = _mm512_sub_ps(x1, x2);
+    __m512 p = _mm512_add_ps(x3, x4), q = _mm512_sub_ps(x3, x4);
+    y[0] = _mm512_add_ps(_mm512_add_ps(x0, a), p);
+    y[stride] = _mm512_add_ps(b, _mm512_mul_ps(two, q));
+    y[2 * stride] = _mm512_add_ps(a, _mm512_mul_ps(four, p));
+    y[3 * stride] = _mm512_add_ps(_mm512_add_ps(b, _mm512_mul_ps(eight, q)), x5);
+}
+
+static inline __attribute__((always_inline, target("avx512f"))) void winograd4_a_wide(
+        __m512 y0, __m512 y1, __m512 y2, __m512 y3, __m512 *out, int stride) {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4);
+    const __m512 eight = _mm512_set1_ps(8);
+    __m512 e = _mm512_add_ps(y0, y2), f = _mm512_add_ps(y1, y3);
+    __m512 g = _mm512_add_ps(y0, _mm512_mul_ps(four, y2));
+    __m512 h = _mm512_add_ps(_mm512_mul_ps(two, y1), _mm512_mul_ps(eight, y3));
+    out[0] = y0;
+    out[stride] = _mm512_add_ps(e, f);
+    out[2 * stride] = _mm512_sub_ps(e, f);
+    out[3 * stride] = _mm512_add_ps(g, h);
+    out[4 * stride] = _mm512_sub_ps(g, h);
+    out[5 * stride] = y3;
+}
+
+SKLEARN_CNN_AVX512 void winograd4_input_tile_wide_float(
+        const float *const *d, ptrdiff_t cin, float *restrict v) {
+    for (ptrdiff_t c = 0; c < cin; c += 16) {
+        __m512 t[36], r[6];
+        for (int i = 0; i < 6; ++i)  /* rows: t[6 i + l] = (d[i] B)[l] */
+            winograd4_bt_wide(
+                _mm512_loadu_ps(d[6 * i] + c), _mm512_loadu_ps(d[6 * i + 1] + c),
+                _mm512_loadu_ps(d[6 * i + 2] + c), _mm512_loadu_ps(d[6 * i + 3] + c),
+                _mm512_loadu_ps(d[6 * i + 4] + c), _mm512_loadu_ps(d[6 * i + 5] + c),
+                t + 6 * i, 1);
+        for (int l = 0; l < 6; ++l) {  /* columns: v[6 k + l] = (B^T t[., l])[k] */
+            winograd4_bt_wide(t[l], t[6 + l], t[12 + l], t[18 + l], t[24 + l],
+                              t[30 + l], r, 1);
+            for (int k = 0; k < 6; ++k)
+                _mm512_storeu_ps(v + (6 * k + l) * cin + c, r[k]);
+        }
+    }
+}
+
+SKLEARN_CNN_AVX512 void winograd4_output_tile_wide_float(
+        const float *restrict m, ptrdiff_t cout, float *const *y) {
+    for (ptrdiff_t o = 0; o < cout; o += 16) {
+        __m512 t[24], r[4];
+        for (int l = 0; l < 6; ++l) {  /* columns: t[6 k + l] = (A^T m[., l])[k] */
+            const float *col = m + l * cout + o;
+            winograd4_at_wide(_mm512_loadu_ps(col), _mm512_loadu_ps(col + 6 * cout),
+                              _mm512_loadu_ps(col + 12 * cout),
+                              _mm512_loadu_ps(col + 18 * cout),
+                              _mm512_loadu_ps(col + 24 * cout),
+                              _mm512_loadu_ps(col + 30 * cout), t + l, 6);
+        }
+        for (int k = 0; k < 4; ++k) {  /* rows: y[4 k + j] = (t[k] A)[j] */
+            const __m512 *row = t + 6 * k;
+            winograd4_at_wide(row[0], row[1], row[2], row[3], row[4], row[5], r, 1);
+            for (int j = 0; j < 4; ++j)
+                _mm512_storeu_ps(y[4 * k + j] + o, r[j]);
+        }
+    }
+}
+
+SKLEARN_CNN_AVX512 void winograd4_grad_output_tile_wide_float(
+        const float *const *dy, ptrdiff_t cout, float *restrict dm) {
+    for (ptrdiff_t o = 0; o < cout; o += 16) {
+        __m512 t[24], r[6];
+        for (int j = 0; j < 4; ++j)  /* columns: t[4 i + j] = (A dy[., j])[i] */
+            winograd4_a_wide(_mm512_loadu_ps(dy[j] + o), _mm512_loadu_ps(dy[4 + j] + o),
+                             _mm512_loadu_ps(dy[8 + j] + o),
+                             _mm512_loadu_ps(dy[12 + j] + o), t + j, 4);
+        for (int i = 0; i < 6; ++i) {  /* rows: dm[6 i + l] = (t[i] A^T)[l] */
+            const __m512 *row = t + 4 * i;
+            winograd4_a_wide(row[0], row[1], row[2], row[3], r, 1);
+            for (int l = 0; l < 6; ++l)
+                _mm512_storeu_ps(dm + (6 * i + l) * cout + o, r[l]);
+        }
+    }
+}
+
+#define SKLEARN_CNN_WIDE4(CHANNELS, CALL)                                        \
+    if (winograd_wide_float(CHANNELS)) {                                         \
+        CALL;                                                                    \
+        return;                                                                  \
+    }
+#else
+#define SKLEARN_CNN_WIDE4(CHANNELS, CALL)
+#endif
+
 SKLEARN_CNN_OUT_OF_LINE void winograd4_input_tile_float(
         const float *const *d, ptrdiff_t cin, float *restrict v, float *restrict tmp) {
+    SKLEARN_CNN_WIDE4(cin, winograd4_input_tile_wide_float(d, cin, v))
     SKLEARN_CNN_BY_COUNT(cin, input_tile, input_tile_body_float(d, cin, v, tmp),
                          d, v, tmp)
 }
 
 SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_float(
         const float *restrict m, ptrdiff_t cout, float *const *y, float *restrict tmp) {
+    SKLEARN_CNN_WIDE4(cout, winograd4_output_tile_wide_float(m, cout, y))
     SKLEARN_CNN_BY_COUNT(cout, output_tile, output_tile_body_float(m, cout, y, tmp),
                          m, y, tmp)
 }
@@ -275,6 +401,7 @@ SKLEARN_CNN_OUT_OF_LINE void winograd4_output_tile_float(
 SKLEARN_CNN_OUT_OF_LINE void winograd4_grad_output_tile_float(
         const float *const *dy, ptrdiff_t cout, float *restrict dm,
         float *restrict tmp) {
+    SKLEARN_CNN_WIDE4(cout, winograd4_grad_output_tile_wide_float(dy, cout, dm))
     SKLEARN_CNN_BY_COUNT(cout, grad_output_tile,
                          grad_output_tile_body_float(dy, cout, dm, tmp), dy, dm, tmp)
 }
