@@ -873,6 +873,32 @@ def test_own_products_give_openblas_bits(own_products, channels, filters, kernel
                                atol=2e-4)
 
 
+@pytest.mark.parametrize("size, channels, filters, chunk", [
+    (26, 16, 16, 3), (26, 17, 32, 2), (26, 48, 48, 1), (26, 12, 80, 2), (26, 16, 20, 2),
+    (92, 64, 64, 1)])
+def test_winograd_weight_gradient_gives_openblas_bits(own_products, size, channels,
+                                                      filters, chunk, rng):
+    # Mode 2 sums Winograd's weight gradient of each tile position with
+    # _products.h's transposed product (16k filters, up to 384 tiles per
+    # chunk), in OpenBLAS's chains of FMAs (mode 3): the same bits.  Blocks
+    # of 16 and 12 input channels, then of 4 and single ones; 20 filters stay
+    # with OpenBLAS, as does a 92x93 map (529 tiles, past its first block of
+    # depth: OpenBLAS starts a second chain there for 64 x 64 outputs).
+    layer = make_layer((size, size + 1, channels), Conv2D(filters), np.float32, rng,
+                       "relu", chunk=chunk)
+    x = rng.standard_normal((3, size, size + 1, channels)).astype(np.float32)
+    grad_output = rng.standard_normal((3, *layer.output_shape)).astype(np.float32)
+    own = run_forward_backward(layer, x, grad_output, 2)
+    assert layer.winograd_weight_grad is not None
+    own_products.set_wide_transforms(3)
+    try:
+        openblas = run_forward_backward(layer, x, grad_output, 2)
+    finally:
+        own_products.set_wide_transforms(2)
+    for a, b in zip(own, openblas):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("kernel, stride, pads, dilation", [
     ((3, 3), (2, 2), (0, 0), (1, 1)),  # "same" at stride 2: padding after only
     ((3, 3), (1, 2), (4, 5), (1, 1)),  # padding wider than the kernel

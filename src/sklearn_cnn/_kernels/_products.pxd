@@ -1,7 +1,8 @@
 # The products of the convolutions' forward pass: y = a @ w, row-major, by
 # our own float kernel (_products.h) where it gives the bits of OpenBLAS's
-# AVX-512 kernels, else by BLAS; and the same product straight from an NHWC
-# input, without im2col (_implicit.h).
+# AVX-512 kernels, else by BLAS; the same product straight from an NHWC
+# input, without im2col (_implicit.h); and Winograd's weight-gradient
+# product y = a^T @ b, likewise.
 
 from cython cimport floating
 
@@ -14,6 +15,10 @@ cdef extern from "_products.h":
     bint own_product_float(intp_t taps, intp_t cout) noexcept nogil
     void product_float(const float* a, intp_t lda, intp_t rows, intp_t taps,
                        const float* w, intp_t cout, float* y, intp_t ldy) noexcept nogil
+    bint own_product_tn_float(intp_t n, intp_t cout) noexcept nogil
+    void product_tn_float(const float* a, intp_t lda, intp_t n, intp_t cin,
+                          const float* b, intp_t ldb, intp_t cout, float* y,
+                          intp_t ldy) noexcept nogil
 
 
 cdef inline void forward_product(
@@ -28,6 +33,20 @@ cdef inline void forward_product(
             return
     gemm_rowmajor(c'N', c'N', <int> rows, <int> cout, <int> taps, <floating> 1, a,
                   <int> lda, w, <int> cout, <floating> 0, y, <int> ldy)
+
+
+cdef inline void transposed_product(
+    const floating* a, intp_t lda, intp_t n, intp_t cin,
+    const floating* b, intp_t ldb, intp_t cout, floating* y, intp_t ldy,
+) noexcept nogil:
+    """y (cin x cout, rows ``ldy`` apart) = a^T @ b, summed over the ``n``
+    rows of a (n x cin, rows ``lda`` apart) and b (n x cout, ``ldb``)."""
+    if floating is float:
+        if own_product_tn_float(n, cout):
+            product_tn_float(a, lda, n, cin, b, ldb, cout, y, ldy)
+            return
+    gemm_rowmajor(c'T', c'N', <int> cin, <int> cout, <int> n, <floating> 1, a,
+                  <int> lda, b, <int> ldb, <floating> 0, y, <int> ldy)
 
 
 cdef extern from "_implicit.h":

@@ -9,10 +9,9 @@
 
 from cython cimport floating
 
-from ._blas cimport gemm_rowmajor
 from ._column_sums cimport add_column_sums
 from ._conv_geometry cimport ConvGeometry
-from ._products cimport forward_product
+from ._products cimport forward_product, transposed_product
 from ._typedefs cimport intp_t
 
 
@@ -248,9 +247,8 @@ cdef inline void winograd_weight_grad_chunk(
             bias_grad[i] = 0
         add_column_sums(dm + ones * cout, n_tiles, cout, positions * cout, bias_grad)
     for xi in range(positions):
-        gemm_rowmajor(c'T', c'N', <int> cin, <int> cout, <int> n_tiles, <floating> 1,
-                      v + xi * cin, <int> (positions * cin), dm + xi * cout,
-                      <int> (positions * cout), <floating> 0, du + xi * plane, <int> cout)
+        transposed_product(v + xi * cin, positions * cin, n_tiles, cin, dm + xi * cout,
+                           positions * cout, cout, du + xi * plane, cout)
 
 
 cdef inline void winograd_output_tile(
