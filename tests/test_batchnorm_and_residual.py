@@ -485,6 +485,21 @@ def test_batchnorm_adds_a_residual_in_training(activation, dtype, rng):
     assert not activated.adds_in_epilogue()
 
 
+def fitted_resnet_arrays(X, y, networks):
+    """The fitted parameters and state of each of ``networks`` (tanh, 2
+    epochs of batches of 50) at 1 and at 3 threads, in one list."""
+    arrays = []
+    for n_threads in (1, 3):
+        for conv_layers in networks:
+            model = CNNClassifier((), conv_layers=conv_layers, activation="tanh",
+                                  batch_size=50, max_iter=2, random_state=0)
+            with threadpool_limits(n_threads, "openmp"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X, y)
+            arrays += [*model.parameters_.values(), *model.state_.values()]
+    return arrays
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits,
                                                                   monkeypatch):
@@ -495,17 +510,10 @@ def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits
 
     X, y = digits
     X, y = X[:200].astype(dtype), y[:200]
+    networks = (resnet2d((4, 8)), resnet1d((4, 8), (5, 3)))
+
     def fitted_arrays():
-        arrays = []
-        for n_threads in (1, 3):
-            for conv_layers in (resnet2d((4, 8)), resnet1d((4, 8), (5, 3))):
-                model = CNNClassifier((), conv_layers=conv_layers, activation="tanh",
-                                      batch_size=50, max_iter=2, random_state=0)
-                with threadpool_limits(n_threads, "openmp"), warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(X, y)
-                arrays += [*model.parameters_.values(), *model.state_.values()]
-        return arrays
+        return fitted_resnet_arrays(X, y, networks)
 
     fused_calls = count_addends(monkeypatch, BatchNormLayer)
     fused = fitted_arrays()
@@ -517,6 +525,77 @@ def test_residual_sum_fused_into_the_last_batchnorm_changes_no_bit(dtype, digits
     assert not any(fused_calls)
     assert len(fused) == len(separate)
     assert all(np.array_equal(a, b) for a, b in zip(fused, separate))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shortcut_gradient_summed_by_the_first_convolution_changes_no_bit(
+        dtype, digits, monkeypatch):
+    """In training each residual block's first convolution adds the
+    shortcut's gradient to its input gradient (identity and projection
+    shortcuts, Winograd and strided im2col convolutions, series): the fitted
+    arrays are bitwise those of the separate sum, at 1 and 3 threads."""
+    from sklearn_cnn.layers._conv import ConvLayer
+
+    X, y = digits
+    X, y = X[:200].astype(dtype), y[:200]
+    calls = []
+    original = ConvLayer.backward
+
+    def counting(self, grad_output, n_threads, addend=None):
+        calls.append(addend is not None)
+        return original(self, grad_output, n_threads, addend)
+
+    monkeypatch.setattr(ConvLayer, "backward", counting)
+
+    networks = (resnet2d((8, 16)), resnet1d((4, 8), (5, 3)))
+
+    def fitted_arrays():
+        return fitted_resnet_arrays(X, y, networks)
+
+    fused = fitted_arrays()
+    # 3 blocks (resnet1d's first block is the network's first layer: no input
+    # gradient) x 2 thread counts x 4 batches x 2 epochs
+    assert sum(calls) == 3 * 2 * 4 * 2
+    monkeypatch.setattr(ConvLayer, "adds_in_backward", lambda self: False)
+    calls.clear()
+    separate = fitted_arrays()
+    assert calls and not any(calls)
+    assert len(fused) == len(separate)
+    assert all(np.array_equal(a, b) for a, b in zip(fused, separate))
+
+
+def test_convolution_backward_refuses_a_misplaced_addend(rng):
+    from sklearn_cnn.layers._conv import _conv
+
+    layer = build(Conv2D(8, activation="identity"), (6, 7, 8))
+    bind(layer, *random_arrays(layer, rng, np.float64))
+    layer.allocate(4, np.float64, 1, training=True, needs_input_grad=True)
+    x = rng.standard_normal((4, 6, 7, 8))
+    layer.forward(x, 1)
+    grad = rng.standard_normal((4, 6, 7, 8))
+    with pytest.raises(ValueError, match="grad_addend must have grad_input's shape"):
+        layer.backward(grad.copy(), 1, np.zeros((4, 6, 7, 7)))
+    with pytest.raises(ValueError, match="grad_addend must have grad_input's shape"):
+        _conv.conv2d_backward(
+            x, layer.weights_2d, layer.output, grad.copy(), np.empty((4, 6, 7, 8)),
+            np.empty((72, 8)), np.empty(8), layer.weight_partials, layer.bias_partials,
+            layer.cols, 3, 3, 1, 1, 1, 1, 1, 1, layer.samples_per_chunk, 0, True, 1,
+            None, None, np.zeros((3, 6, 7, 8)))
+    addend = rng.standard_normal((4, 6, 7, 8))
+    plain = layer.backward(grad.copy(), 1).copy()
+    np.testing.assert_array_equal(layer.backward(grad.copy(), 1, addend), plain + addend)
+    first = build(Conv2D(8, activation="identity"), (6, 7, 8))
+    bind(first, *random_arrays(first, rng, np.float64))
+    first.allocate(4, np.float64, 1, training=True, needs_input_grad=False)
+    first.forward(x, 1)
+    assert not first.adds_in_backward()
+    with pytest.raises(ValueError, match="takes an addend"):
+        first.backward(grad.copy(), 1, addend)
+    pooled = build(Sequential((Conv2D(8, activation="identity"), MaxPool2D(2))),
+                   (6, 7, 8), fuse=True).layers[0]
+    bind(pooled, *random_arrays(pooled, rng, np.float64))
+    pooled.allocate(4, np.float64, 1, training=True, needs_input_grad=True)
+    assert pooled.pool is not None and not pooled.adds_in_backward()
 
 
 def test_a_fused_residual_sum_keeps_no_second_map():
