@@ -2,6 +2,7 @@
 
 import pickle
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -562,6 +563,38 @@ def test_shortcut_gradient_summed_by_the_first_convolution_changes_no_bit(
     assert calls and not any(calls)
     assert len(fused) == len(separate)
     assert all(np.array_equal(a, b) for a, b in zip(fused, separate))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_branches_share_the_gradient_they_keep(dtype, digits, monkeypatch):
+    """Blocks whose branches end in layers that leave their incoming gradient
+    as it was (BatchNormalization, a convolution without activation) share
+    it instead of copying it: resnet2d's and resnet1d's fitted arrays are
+    bitwise those of the copy, at 1 and 3 threads."""
+    from sklearn_cnn.layers import _residual
+    from sklearn_cnn.layers._residual import ResidualLayer
+
+    X, y = digits
+    X, y = X[:200].astype(dtype), y[:200]
+    networks = (resnet2d((8, 16)), resnet1d((4, 8), (5, 3)))
+    copy = mock.Mock(wraps=_residual._activations.activation_backward_copy)
+    monkeypatch.setattr(_residual._activations, "activation_backward_copy", copy)
+    shared = fitted_resnet_arrays(X, y, networks)
+    assert copy.call_count == 0
+    monkeypatch.setattr(ResidualLayer, "_branches_keep_gradient", lambda self: False)
+    copied = fitted_resnet_arrays(X, y, networks)
+    assert copy.call_count > 0
+    assert all(np.array_equal(a, b) for a, b in zip(shared, copied))
+
+
+@pytest.mark.parametrize("last", [Conv2D(3, activation="tanh"),
+                                  Conv2D(3, activation="identity")])
+def test_residual_copies_the_gradient_a_branch_may_overwrite(last):
+    # A block ending in a convolution with an activation turns the gradient
+    # into d pre-activation in place: it gets its own copy.
+    layer = check_layer(Residual((Conv2D(3, activation="identity"), last),
+                                 activation="tanh"), (5, 4, 3))
+    assert layer._branches_keep_gradient() == (last.activation == "identity")
 
 
 def test_convolution_backward_refuses_a_misplaced_addend(rng):

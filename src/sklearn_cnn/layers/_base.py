@@ -270,6 +270,11 @@ class Layer:
         ``activation(output + addend)`` (a residual block's last layer)."""
         return False
 
+    def keeps_grad_output(self):
+        """Whether ``backward`` leaves the gradient it is given as it was
+        (then a residual block's two branches can share it, no copy)."""
+        return False
+
     def adds_in_backward(self):
         """Whether ``backward(grad_output, n_threads, addend)`` can return
         its input gradient plus ``addend`` (a residual block's first layer,

@@ -163,6 +163,11 @@ class BatchNormLayer(Layer):
         x = graph.node("Add", [x, graph.constant(offset.reshape(shape), "offset")])
         return graph.activation(x, self.activation)
 
+    def keeps_grad_output(self):
+        """batchnorm_backward takes ReLU's mask from x, and the identity
+        needs none: only other activations turn grad_output into dy in place."""
+        return self.activation in ("identity", "relu")
+
     def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
         grad_input = self.grad_input[:n] if self.needs_input_grad else self.grad_input

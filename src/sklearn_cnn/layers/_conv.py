@@ -698,6 +698,11 @@ class ConvLayer(KernelCallLayer):
         _conv.winograd_weights(turned, self.winograd_back_weights, n_threads=n_threads)
         return self.winograd_back_weights
 
+    def keeps_grad_output(self):
+        """Without activation or pooling: conv2d_backward's in-place
+        derivative is then the identity's, which writes nothing."""
+        return self.activation == "identity" and not self.pool
+
     def adds_in_backward(self):
         """Where it computes an input gradient, without a fused pooling."""
         return self.needs_input_grad and not self.pool
