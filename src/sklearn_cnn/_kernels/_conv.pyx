@@ -1075,7 +1075,6 @@ def conv2d_backward(
     int n_threads,
     const floating[:, ::1] winograd_back_weights=None,  # IN: see below
     floating[:, ::1] winograd_weight_grad=None,       # scratch: see below
-    const floating[:, :, :, ::1] grad_addend=None,    # IN: like grad_input, or None
 ):
     """Gradients of a fused conv + bias + activation layer.
 
@@ -1092,22 +1091,9 @@ def conv2d_backward(
     ``winograd_scratch_size(..., tile)`` values.
 
     The weight and bias gradients are sums over the batch (not means): the
-    loss kernel already scaled d loss/d output.  ``grad_addend``, if given
-    (with ``compute_grad_input``), is added to the input gradient chunk by
-    chunk while it is in cache: a residual block's shortcut gradient, which
-    its first convolution sums in (``grad_input + grad_addend``, the order
-    of the separate pass it replaces, so the same bits).
+    loss kernel already scaled d loss/d output.
     """
     cdef intp_t n_samples = x.shape[0]
-    cdef intp_t image = x.shape[1] * x.shape[2] * x.shape[3], i
-    cdef const floating* addend = NULL
-    if grad_addend is not None and compute_grad_input:
-        if (grad_addend.shape[0] != grad_input.shape[0] or grad_addend.shape[1]
-                != grad_input.shape[1] or grad_addend.shape[2] != grad_input.shape[2]
-                or grad_addend.shape[3] != grad_input.shape[3]):
-            raise ValueError("grad_addend must have grad_input's shape")
-        if n_samples > 0:
-            addend = &grad_addend[0, 0, 0, 0]
     cdef ConvGeometry g = make_geometry(
         x.shape[1], x.shape[2], x.shape[3], output.shape[1], output.shape[2],
         output.shape[3], kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
@@ -1148,9 +1134,6 @@ def conv2d_backward(
                            compute_grad_input, input_grad, transformed_back,
                            winograd_weight_grad is not None,
                            bias_acc if winograd_sums else NULL)
-            if addend != NULL:
-                for i in range((stop - start) * image):
-                    input_grad[i] = input_grad[i] + addend[start * image + i]
         finish_weight_grad(g, weight_partials, bias_partials, n_chunks, grad_weights,
                            grad_bias, winograd_weight_grad, n_threads)
 

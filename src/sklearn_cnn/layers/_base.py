@@ -275,12 +275,6 @@ class Layer:
         (then a residual block's two branches can share it, no copy)."""
         return False
 
-    def adds_in_backward(self):
-        """Whether ``backward(grad_output, n_threads, addend)`` can return
-        its input gradient plus ``addend`` (a residual block's first layer,
-        summing in the shortcut's gradient)."""
-        return False
-
     def scratch_size(self):
         """Values of the scratch buffer that this layer's kernels use within
         a call and keep nothing in (0: none); see ``use_scratch``."""

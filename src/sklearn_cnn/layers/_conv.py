@@ -703,17 +703,7 @@ class ConvLayer(KernelCallLayer):
         derivative is then the identity's, which writes nothing."""
         return self.activation == "identity" and not self.pool
 
-    def adds_in_backward(self):
-        """Where it computes an input gradient, without a fused pooling."""
-        return self.needs_input_grad and not self.pool
-
-    def backward(self, grad_output, n_threads, addend=None):
-        """The input gradient (None if not needed); given ``addend`` (see
-        adds_in_backward), the input gradient plus ``addend``: a residual
-        block's shortcut gradient, summed in while in cache."""
-        if addend is not None and not self.adds_in_backward():
-            raise ValueError("only a convolution without pooling that computes its "
-                             "input gradient takes an addend")
+    def backward(self, grad_output, n_threads):
         n = grad_output.shape[0]
         chunk = balanced_chunk(n, self.samples_per_chunk)
         back_weights = self._winograd_back_weights(n_threads)
@@ -741,7 +731,7 @@ class ConvLayer(KernelCallLayer):
                 self.kernel_h, self.kernel_w, self.stride_h, self.stride_w,
                 self.pad_top, self.pad_left, self.dilation_h, self.dilation_w,
                 chunk, self.activation_code, self.needs_input_grad,
-                n_threads, back_weights, self.winograd_weight_grad, addend,
+                n_threads, back_weights, self.winograd_weight_grad,
             )
         return grad_input if self.needs_input_grad else None
 

@@ -183,16 +183,9 @@ class ResidualLayer(Layer):
             _activations.activation_backward_copy(
                 self.output[:n].reshape(-1), grad.reshape(-1), branch_grad.reshape(-1),
                 self.activation_code, n_threads)
+        from_block = backward_through(self.layers, branch_grad, n_threads)
         from_shortcut = (backward_through(self.shortcut, grad, n_threads)
                          if self.shortcut else grad)
-        first = self.layers[0]
-        if self.needs_input_grad and first.adds_in_backward():
-            # The block's first layer sums the shortcut's gradient into its
-            # input gradient while in cache (resnet2d's 16-channel blocks at
-            # batch 128: one pass over three 6.4 MB maps fewer).
-            return backward_through(self.layers, branch_grad, n_threads,
-                                    addend=from_shortcut.reshape(n, *self.input_shape))
-        from_block = backward_through(self.layers, branch_grad, n_threads)
         if not self.needs_input_grad:
             return None
         grad_input = self.grad_input[:n]

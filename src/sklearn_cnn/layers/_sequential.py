@@ -68,15 +68,12 @@ class SequentialLayer(Layer):
         return backward_through(self.layers, grad_output, n_threads)
 
 
-def backward_through(layers, grad_output, n_threads, addend=None):
-    """Backward through consecutive layers; each sees its own output shape.
-    ``addend``, if given, goes to the first layer's backward (which must
-    ``adds_in_backward``): added to the input gradient."""
+def backward_through(layers, grad_output, n_threads):
+    """Backward through consecutive layers; each sees its own output shape."""
     grad = grad_output
     n = grad_output.shape[0]
     for layer in reversed(layers):
-        extra = (addend,) if addend is not None and layer is layers[0] else ()
-        grad = layer.backward(grad.reshape(n, *layer.output_shape), n_threads, *extra)
+        grad = layer.backward(grad.reshape(n, *layer.output_shape), n_threads)
         if grad is None:
             return None
     return grad
