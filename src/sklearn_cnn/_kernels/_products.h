@@ -143,8 +143,9 @@ SKLEARN_CNN_AVX512 void product_float(const float *a, ptrdiff_t lda, ptrdiff_t r
  * time; 32 x 32 (160 tiles) and 64 x 64 (80) the same time.  That layer's
  * backward in training: 0.97x. */
 static inline int own_product_tn_float(ptrdiff_t n, ptrdiff_t cout) {
+    /* n > 0: the blocks read the first tile's rows before their loop. */
     return sklearn_cnn_own_products && sklearn_cnn_winograd_wide > 0 &&
-           cout % 16 == 0 && n <= SKLEARN_CNN_PRODUCT_MAX_TAPS;
+           cout % 16 == 0 && n > 0 && n <= SKLEARN_CNN_PRODUCT_MAX_TAPS;
 }
 
 /* One block of ``R`` rows (inputs) by ``16 * NJ`` outputs (constants where
