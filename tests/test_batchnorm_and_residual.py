@@ -547,6 +547,7 @@ def test_branches_share_the_gradient_they_keep(dtype, digits, monkeypatch):
     monkeypatch.setattr(ResidualLayer, "_branches_keep_gradient", lambda self: False)
     copied = fitted_resnet_arrays(X, y, networks)
     assert copy.call_count > 0
+    assert len(shared) == len(copied)
     assert all(np.array_equal(a, b) for a, b in zip(shared, copied))
 
 
@@ -558,8 +559,8 @@ def test_branches_share_the_gradient_they_keep(dtype, digits, monkeypatch):
 ])
 def test_residual_copies_the_gradient_a_branch_may_overwrite(last, keeps):
     # A block ending in a layer whose backward turns the gradient into d
-    # pre-activation in place gets its own copy; the others share it.  The
-    # shared check's gradients agree with finite differences either way.
+    # pre-activation in place gets its own copy; the others share it.
+    # check_layer's gradients agree with finite differences either way.
     layer = check_layer(Residual((Conv2D(3, activation="identity"), *last),
                                  activation="tanh"), (5, 4, 3), fuse=True)
     assert type(layer.layers[-1]).__name__ == ("ConvLayer" if len(last) == 1
