@@ -124,7 +124,7 @@ SKLEARN_CNN_IMPLICIT_ONE_COPY void implicit_runs(
 #define SKLEARN_CNN_IMPLICIT_BLOCK(R, NJ)                                       \
     do {                                                                        \
         implicit_runs(in, &at, R, zeros, edge, runs);                           \
-        product_block(R, NJ, runs, in->kernel_h, run, 1, w + f, cout,           \
+        product_block(R, NJ, runs, in->kernel_h, run, w + f, cout,              \
                       y + p * cout + f, cout);                                  \
     } while (0)
 
