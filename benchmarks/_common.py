@@ -103,16 +103,25 @@ def describe(values):
 
 
 def report_alternated(title, times):
-    """Print the alternated timings ``{"sklearn-cnn": [...], "pytorch": [...]}``
-    and the ratio of their medians (when PyTorch ran)."""
+    """Print the alternated timings ``{"sklearn-cnn": [...], "pytorch": [...]}``,
+    the ratio of their medians and the median of the ratios of each pair of
+    neighbouring runs (when PyTorch ran).
+
+    The paired ratio compares runs a few seconds apart: on a shared host
+    whose speed drifts by 15-20% within minutes (session 21: six runs of
+    resnet2d_fashion.py gave ratios of medians from 0.64 to 0.80), it moves
+    less than the ratio of medians taken over the whole run.
+    """
     print(f"== {title}")
     for name, values in times.items():
         if values:
             print(f"  {name:12s} {describe(values)}")
-    if times["pytorch"]:
-        ratio = statistics.median(times["sklearn-cnn"]) / statistics.median(
-            times["pytorch"])
-        print(f"  ratio ours / pytorch: {ratio:.3f}", flush=True)
+    ours, theirs = times["sklearn-cnn"], times["pytorch"]
+    if theirs:
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        pairs = [a / b for a, b in zip(ours, theirs)]
+        print(f"  ratio ours / pytorch: {ratio:.3f}; paired {statistics.median(pairs):.3f} "
+              f"({min(pairs):.3f}-{max(pairs):.3f}, n={len(pairs)})", flush=True)
 
 
 class CpuMonitor:
