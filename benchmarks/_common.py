@@ -107,10 +107,11 @@ def report_alternated(title, times):
     the ratio of their medians and the median of the ratios of each pair of
     neighbouring runs (when PyTorch ran).
 
-    The paired ratio compares runs a few seconds apart: on a shared host
-    whose speed drifts by 15-20% within minutes (session 21: six runs of
-    resnet2d_fashion.py gave ratios of medians from 0.64 to 0.80), it moves
-    less than the ratio of medians taken over the whole run.
+    The paired ratio compares runs a few seconds apart, so a drift of the
+    host's speed over the whole run (15-20% within minutes on the shared
+    hosts; session 21: six runs of resnet2d_fashion.py gave ratios of
+    medians from 0.64 to 0.80) weighs on both sides of each pair alike; its
+    range shows how far single pairs spread.
     """
     print(f"== {title}")
     for name, values in times.items():
