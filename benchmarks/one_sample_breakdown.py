@@ -39,7 +39,7 @@ from sklearn_cnn._threads import single_threaded_blas
 def pooled_plan(model, n_threads):
     """The pooled network of ``model`` and its plan for one sample."""
     (slot,) = [slot for key, slot in _network_pool._pools[model].items()
-               if key[2] == n_threads]  # key: (array ids, dtype, threads)
+               if key[1] == n_threads]  # key: (dtype, threads)
     network = slot[-1]
     source, steps, _ = network._plans[(1, n_threads, len(network.layers))]
     return network, source, steps

@@ -38,30 +38,51 @@ def test_networks_are_reused_and_renewed_after_refit(fitted):
     del _network_pool._pools[clf]  # a freshly built network must agree
     np.testing.assert_array_equal(clf.predict_proba(X), pooled)
     # A new fit makes new arrays: the old networks are dropped.
+    network = _network_pool._pools[clf][key][0]
     clf.fit(X, y)
     clf.predict_proba(X)
-    assert key not in _network_pool._pools[clf]
+    assert network not in _network_pool._pools[clf][key]
+    assert _network_pool._pools[clf].arrays == (*clf.parameters_.values(),
+                                                *clf.state_.values())
 
 
 def test_pool_slots_are_per_key_and_dropped_with_old_arrays():
     class Estimator:
         pass
 
-    estimator, old_key, new_key = Estimator(), ((1, 2), "f4", 1), ((3, 4), "f4", 1)
-    network, slot = _network_pool.acquire(estimator, old_key)
-    assert network is None and _network_pool._pools[estimator] == {old_key: slot}
+    estimator = Estimator()
+    weights, bias, mean = np.zeros(3), np.zeros(2), np.zeros(2)
+    parameters, state = {"w": weights, "b": bias}, {"mean": mean}
+    network, slot = _network_pool.acquire(estimator, parameters, state, "f4", 1)
+    assert network is None and _network_pool._pools[estimator] == {("f4", 1): slot}
+    assert _network_pool._pools[estimator].arrays == (weights, bias, mean)
     for n in range(_network_pool._MAX_IDLE + 2):
         _network_pool.release(slot, f"network {n}")
     assert slot == [f"network {n}" for n in range(_network_pool._MAX_IDLE)]
     newest = slot[-1]
-    assert _network_pool.acquire(estimator, old_key) == (newest, slot)
+    assert _network_pool.acquire(estimator, parameters, state, "f4", 1) == (newest, slot)
     assert len(slot) == _network_pool._MAX_IDLE - 1
-    # A call with new arrays drops the old key's slot; a network given back
-    # to that slot afterwards (by a call that took it before) stays out.
-    _, new_slot = _network_pool.acquire(estimator, new_key)
-    assert _network_pool._pools[estimator] == {new_key: new_slot}
-    _network_pool.release(slot, "late network")
-    assert _network_pool._pools[estimator] == {new_key: []}
+    # Another dtype or thread count has its own slot, for the same arrays.
+    _, other_slot = _network_pool.acquire(estimator, parameters, state, "f8", 2)
+    assert other_slot is not slot
+    assert _network_pool._pools[estimator] == {("f4", 1): slot, ("f8", 2): []}
+    # Equal values are not the same arrays: an array replaced by a copy, a
+    # dict in another order, one array more or less, each make new arrays.
+    for new_parameters, new_state in [
+            ({"w": weights.copy(), "b": bias}, state),
+            (parameters, {"mean": mean.copy()}),
+            ({"b": bias, "w": weights}, state),
+            (parameters, {}),
+            (parameters, {"mean": mean, "var": mean})]:
+        # A call with new arrays drops the old arrays' slots; a network given
+        # back to one afterwards (by a call that took it before) stays out.
+        _, new_slot = _network_pool.acquire(estimator, new_parameters, new_state, "f4", 1)
+        assert _network_pool._pools[estimator] == {("f4", 1): new_slot}
+        assert _network_pool._pools[estimator].arrays == (
+            *new_parameters.values(), *new_state.values())
+        _network_pool.release(slot, "late network")
+        assert _network_pool._pools[estimator] == {("f4", 1): []}
+        slot = _network_pool.acquire(estimator, parameters, state, "f4", 1)[1]
 
 
 def test_pool_does_not_change_the_estimator(fitted):
@@ -159,7 +180,7 @@ def test_predicting_in_another_dtype_sees_partial_fit_updates(with_batchnorm, rn
     after = clf.predict_proba(X[:5].astype(np.float32))
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, clf.predict_proba(X[:5]), rtol=1e-4, atol=1e-6)
-    assert all(key[1] == np.float64 for key in _network_pool._pools.get(clf, {}))
+    assert all(key[0] == np.float64 for key in _network_pool._pools.get(clf, {}))
 
 
 @pytest.mark.parametrize("image_shape, conv_layers, dtype, expected", [
@@ -594,7 +615,7 @@ def test_plans_are_few_and_forgotten_with_the_buffers():
     network = networks[0]
     assert len(network._plans) == MAX_PLANS
     assert {key[0] for key in network._plans} == set(range(3, MAX_PLANS + 3))
-    (_, _, n_threads) = next(iter(_network_pool._pools[model]))
+    (_, n_threads) = next(iter(_network_pool._pools[model]))
     network.allocate(network.batch_size, X.dtype, n_threads, training=False)
     assert not network._plans
     model.predict_proba(X[:1])

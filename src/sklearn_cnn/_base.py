@@ -747,15 +747,17 @@ class BaseCNN(ClassNamePrefixFeaturesOutMixin, BaseEstimator, metaclass=ABCMeta)
         output layer, what transform returns, which is X itself when there
         are none) for validated 2-D X, flattened per sample, computed in
         bounded-memory batches."""
-        arrays = (*self.parameters_.values(), *self.state_.values())
+        parameters, state = self.parameters_, self.state_
         # A network of another dtype than the model's holds cast copies, which
         # in-place training (partial_fit) would leave stale: only networks
-        # bound to the arrays themselves are pooled.
-        pooled = arrays[0].dtype == X.dtype
-        key = (tuple(map(id, arrays)), X.dtype, n_threads)
-        network, slot = _network_pool.acquire(self, key) if pooled else (None, None)
+        # bound to the arrays themselves are pooled (and only those of plain
+        # dicts, which the pool compares in compiled code).
+        pooled = (type(parameters) is dict and type(state) is dict
+                  and next(iter(parameters.values())).dtype == X.dtype)
+        network, slot = (
+            _network_pool.acquire(self, parameters, state, X.dtype, n_threads)
+            if pooled else (None, None))
         if network is None:
-            parameters, state = self.parameters_, self.state_
             if not pooled:
                 parameters = {k: v.astype(X.dtype) for k, v in parameters.items()}
                 state = {k: v.astype(X.dtype) for k, v in state.items()}

@@ -1,5 +1,6 @@
 """Bookkeeping of prepared predictions: a copy of some arrays' bytes, to tell
-cheaply whether any of them changed, and typed views for replayed kernel calls.
+cheaply whether any of them changed, whether a model still holds the same
+arrays, and typed views for replayed kernel calls.
 Neither is hot, so the module is built for size (-Os).
 
 Prediction derives values from the parameters alone (folded
@@ -17,6 +18,9 @@ prediction's threads; its answer does not depend on how many.
 cimport cython
 from cython cimport floating
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
+from cpython.dict cimport PyDict_Next
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange
 from libc.string cimport memcmp, memcpy
@@ -130,6 +134,28 @@ cdef class ArraysSnapshot:
                     self.views, self.offsets, self.n_arrays, self.copy,
                     block * BLOCK_BYTES, min((block + 1) * BLOCK_BYTES, self.total))
         return n_differing == 0
+
+
+def holds_values(tuple objects, dict first, dict second):
+    """True if ``objects`` are the values of ``first`` then ``second``, the
+    very same objects in the same order.
+
+    The prediction pool's test that a model still holds the arrays its
+    networks are bound to: for resnet2d's 56 arrays, the key of their ids
+    that it replaces took 3.5 us of a 190 us single-image prediction.
+    """
+    cdef Py_ssize_t index = 0, position
+    cdef PyObject* key
+    cdef PyObject* value
+    if len(objects) != len(first) + len(second):
+        return False
+    for values in (first, second):
+        position = 0
+        while PyDict_Next(values, &position, &key, &value):
+            if value != PyTuple_GET_ITEM(objects, index):
+                return False
+            index += 1
+    return True
 
 
 def typed_views(tuple arguments):
