@@ -27,6 +27,12 @@ count, and the weight and bias gradients are summed per chunk and then
 reduced over chunks in chunk order: the result is bitwise the same for any
 number of threads.
 
+One thread.  A parallel region of one thread still costs libgomp about 0.7
+us (a team allocated and freed, a futex wake at its closing barrier), so the
+forward kernels run their items in a plain loop on one thread: one image's
+prediction, alternated in one process on a 2-core AMD EPYC, 0.95x as long
+for resnet2d (12 kernels) and FM-LeNet (5), 1-thread regions skipped.
+
 Activation.  The layer's activation is fused: forward applies it to the
 GEMM output while it is in cache, backward first turns d loss/d output into
 d loss/d pre-activation using the derivative written in terms of the output.
@@ -968,7 +974,6 @@ def conv2d_forward(
         dilation_w)
     g.winograd_tile = winograd_tile(winograd_weights)
     check_winograd_geometry(g)
-    cdef ConvGeometry block
     cdef bint share = rows_per_block < 0
     rows_per_block = abs(rows_per_block)
     cdef bint by_columns = columns_per_block > 0 and out_h == 1
@@ -980,7 +985,7 @@ def conv2d_forward(
         n_blocks = (out_w + columns_per_block - 1) // columns_per_block
     cdef intp_t n_items = n_samples * n_blocks if by_rows or by_columns else \
         (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t item, turn, start, stop, n, row_start, row_stop, col_start, col_stop
+    cdef intp_t item, turn, start, stop, n
     if n_samples == 0:
         return
     # The shared series' convolution adds the bias in its output transform
@@ -1015,47 +1020,71 @@ def conv2d_forward(
                                       NULL if added == NULL else added + n * image)
         return
     with nogil:
-        for turn in prange(n_items, schedule="static", num_threads=n_threads):
-            item = in_turn(turn, n_items)
-            if by_rows:
-                n = item // n_blocks
-                row_start = (item % n_blocks) * rows_per_block
-                row_stop = min(row_start + rows_per_block, out_h)
-                block = make_geometry(height, width, channels, row_stop - row_start,
-                                      out_w, out_channels, kernel_h, kernel_w,
-                                      stride_h, stride_w,
-                                      pad_top - row_start * stride_h, pad_left,
-                                      dilation_h, dilation_w)
-                # Winograd weights, if given (they may carry the scale),
-                # convolve the block too.
-                block.winograd_tile = g.winograd_tile
-                chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                              activation, &cols[threadid(), 0],
-                              &out[n, row_start, 0, 0], scale, transformed,
-                              NULL if added == NULL else
-                              added + n * image + row_start * out_w * out_channels)
-            elif by_columns:
-                n = item // n_blocks
-                col_start = (item % n_blocks) * columns_per_block
-                col_stop = min(col_start + columns_per_block, out_w)
-                block = make_geometry(height, width, channels, 1, col_stop - col_start,
-                                      out_channels, kernel_h, kernel_w,
-                                      stride_h, stride_w, pad_top,
-                                      pad_left - col_start * stride_w,
-                                      dilation_h, dilation_w)
-                block.winograd_tile = g.winograd_tile
-                chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                              activation, &cols[threadid(), 0],
-                              &out[n, 0, col_start, 0], scale, transformed,
-                              NULL if added == NULL else
-                              added + n * image + col_start * out_channels)
-            else:
-                start = item * samples_per_chunk
-                stop = min(start + samples_per_chunk, n_samples)
-                chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                              &bias[0], activation, &cols[threadid(), 0],
-                              &out[start, 0, 0, 0], scale, transformed,
-                              NULL if added == NULL else added + start * image)
+        if n_threads == 1:
+            # See ONE_THREAD in the module notes.
+            for item in range(n_items):
+                forward_item(&g, item, rows_per_block if by_rows else 0,
+                             columns_per_block if by_columns else 0, n_blocks,
+                             samples_per_chunk, n_samples, &x[0, 0, 0, 0],
+                             &weights[0, 0], &bias[0], activation, &cols[0, 0],
+                             &out[0, 0, 0, 0], scale, transformed, added)
+        else:
+            for turn in prange(n_items, schedule="static", num_threads=n_threads):
+                forward_item(&g, in_turn(turn, n_items),
+                             rows_per_block if by_rows else 0,
+                             columns_per_block if by_columns else 0, n_blocks,
+                             samples_per_chunk, n_samples, &x[0, 0, 0, 0],
+                             &weights[0, 0], &bias[0], activation,
+                             &cols[threadid(), 0], &out[0, 0, 0, 0], scale,
+                             transformed, added)
+
+
+cdef void forward_item(
+    const ConvGeometry* g, intp_t item, intp_t block_rows, intp_t block_columns,
+    intp_t n_blocks, intp_t samples_per_chunk, intp_t n_samples, const floating* x,
+    const floating* weights, const floating* bias, int activation, floating* cols,
+    floating* out, const floating* scale, const floating* transformed,
+    const floating* added,
+) noexcept nogil:
+    """Work item ``item`` of conv2d_forward: a block of ``block_rows`` output
+    rows (or ``block_columns`` columns) of one sample, or with neither a
+    chunk of ``samples_per_chunk`` samples; ``cols`` is this thread's."""
+    cdef intp_t in_image = g.height * g.width * g.channels
+    cdef intp_t row = g.out_w * g.out_channels, image = g.out_h * row
+    cdef intp_t n, start, stop
+    cdef ConvGeometry block
+    if block_rows or block_columns:
+        n = item // n_blocks
+        start = (item % n_blocks) * (block_rows + block_columns)
+        if block_rows:
+            stop = min(start + block_rows, g.out_h)
+            block = make_geometry(g.height, g.width, g.channels, stop - start,
+                                  g.out_w, g.out_channels, g.kernel_h, g.kernel_w,
+                                  g.stride_h, g.stride_w,
+                                  g.pad_top - start * g.stride_h, g.pad_left,
+                                  g.dilation_h, g.dilation_w)
+            start = start * row  # the block's first output value
+        else:
+            stop = min(start + block_columns, g.out_w)
+            block = make_geometry(g.height, g.width, g.channels, 1, stop - start,
+                                  g.out_channels, g.kernel_h, g.kernel_w,
+                                  g.stride_h, g.stride_w, g.pad_top,
+                                  g.pad_left - start * g.stride_w,
+                                  g.dilation_h, g.dilation_w)
+            start = start * g.out_channels
+        # Winograd weights, if given (they may carry the scale), convolve
+        # the block too.
+        block.winograd_tile = g.winograd_tile
+        start += n * image
+        chunk_forward(block, x + n * in_image, 1, weights, bias, activation, cols,
+                      out + start, scale, transformed,
+                      NULL if added == NULL else added + start)
+    else:
+        start = item * samples_per_chunk
+        stop = min(start + samples_per_chunk, n_samples)
+        chunk_forward(g[0], x + start * in_image, stop - start, weights, bias,
+                      activation, cols, out + start * image, scale, transformed,
+                      NULL if added == NULL else added + start * image)
 
 
 def conv2d_backward(
@@ -1184,7 +1213,6 @@ def conv2d_maxpool_forward(
         height, width, channels, out_h, out_w, pooled.shape[3],
         kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
         dilation_w)
-    cdef ConvGeometry block
     cdef intp_t pooled_h = pooled.shape[1], pooled_w = pooled.shape[2]
     cdef intp_t image = g.out_h * g.out_w * g.out_channels
     cdef bint share = pooled_rows_per_block < 0
@@ -1194,7 +1222,7 @@ def conv2d_maxpool_forward(
         if by_rows else 1
     cdef intp_t n_items = n_samples * n_blocks if by_rows else \
         (n_samples + samples_per_chunk - 1) // samples_per_chunk
-    cdef intp_t item, turn, start, stop, n, ph_start, ph_stop, row_start, row_stop
+    cdef intp_t item, turn, n, ph_start, ph_stop
     cdef floating* y
     cdef const floating* scale = _scale_pointer(channel_scale)
     cdef const floating* transformed = _winograd_pointer(winograd_weights)
@@ -1227,55 +1255,93 @@ def conv2d_maxpool_forward(
                                  (ph_stop - ph_start) * pooled_w, g.out_channels, scale,
                                  &bias[0], activation)
         return
+    cdef PoolGeometry windows
+    windows.pool_h, windows.pool_w = pool_h, pool_w
+    windows.stride_h, windows.stride_w = pool_stride_h, pool_stride_w
+    windows.pooled_h, windows.pooled_w = pooled_h, pooled_w
     with nogil:
-        for turn in prange(n_items, schedule="static", num_threads=n_threads):
-            item = in_turn(turn, n_items)
-            y = &conv_out[threadid(), 0]
-            if by_rows:
-                n = item // n_blocks
-                ph_start = (item % n_blocks) * pooled_rows_per_block
-                ph_stop = min(ph_start + pooled_rows_per_block, pooled_h)
-                row_start = ph_start * pool_stride_h
-                row_stop = min((ph_stop - 1) * pool_stride_h + pool_h, out_h)
-                block = make_geometry(height, width, channels, row_stop - row_start,
-                                      out_w, g.out_channels, kernel_h, kernel_w,
-                                      stride_h, stride_w,
-                                      pad_top - row_start * stride_h, pad_left,
-                                      dilation_h, dilation_w)
-                # As in conv2d_forward: given Winograd weights convolve it.
-                block.winograd_tile = g.winograd_tile
-                if pool_first:
-                    chunk_convolve(block, &x[n, 0, 0, 0], 1, &weights[0, 0],
-                                   &cols[threadid(), 0], y, transformed)
-                else:
-                    chunk_forward(block, &x[n, 0, 0, 0], 1, &weights[0, 0], &bias[0],
-                                  activation, &cols[threadid(), 0], y, scale,
-                                  transformed, NULL)
-                max_pool_rows(y, out_w, g.out_channels, pool_h, pool_w,
-                              pool_stride_h, pool_stride_w, pooled_w, ph_start,
-                              ph_stop, row_start, &pooled[n, 0, 0, 0],
-                              sample_winners(winners, n, pooled_image))
-                if pool_first:
-                    epilogue(&pooled[n, ph_start, 0, 0], (ph_stop - ph_start) * pooled_w,
-                             g.out_channels, scale, &bias[0], activation)
-            else:
-                start = item * samples_per_chunk
-                stop = min(start + samples_per_chunk, n_samples)
-                if pool_first:
-                    chunk_convolve(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                                   &cols[threadid(), 0], y, transformed)
-                else:
-                    chunk_forward(g, &x[start, 0, 0, 0], stop - start, &weights[0, 0],
-                                  &bias[0], activation, &cols[threadid(), 0], y, scale,
-                                  transformed, NULL)
-                for n in range(start, stop):
-                    max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels,
-                                  pool_h, pool_w, pool_stride_h, pool_stride_w,
-                                  pooled_w, 0, pooled_h, 0, &pooled[n, 0, 0, 0],
-                                  sample_winners(winners, n, pooled_image))
-                if pool_first:
-                    epilogue(&pooled[start, 0, 0, 0], (stop - start) * pooled_h * pooled_w,
-                             g.out_channels, scale, &bias[0], activation)
+        if n_threads == 1:
+            # See "One thread" in the module notes.
+            for item in range(n_items):
+                maxpool_item(&g, &windows, item, pooled_rows_per_block, n_blocks,
+                             samples_per_chunk, n_samples, &x[0, 0, 0, 0],
+                             &weights[0, 0], &bias[0], activation, &cols[0, 0],
+                             &conv_out[0, 0], &pooled[0, 0, 0, 0], winners, scale,
+                             transformed, pool_first)
+        else:
+            for turn in prange(n_items, schedule="static", num_threads=n_threads):
+                maxpool_item(&g, &windows, in_turn(turn, n_items),
+                             pooled_rows_per_block, n_blocks, samples_per_chunk,
+                             n_samples, &x[0, 0, 0, 0], &weights[0, 0], &bias[0],
+                             activation, &cols[threadid(), 0],
+                             &conv_out[threadid(), 0], &pooled[0, 0, 0, 0], winners,
+                             scale, transformed, pool_first)
+
+
+cdef struct PoolGeometry:
+    intp_t pool_h, pool_w, stride_h, stride_w, pooled_h, pooled_w
+
+
+cdef void maxpool_item(
+    const ConvGeometry* g, const PoolGeometry* p, intp_t item, intp_t block_rows,
+    intp_t n_blocks, intp_t samples_per_chunk, intp_t n_samples, const floating* x,
+    const floating* weights, const floating* bias, int activation, floating* cols,
+    floating* y, floating* pooled, int32_t* winners, const floating* scale,
+    const floating* transformed, bint pool_first,
+) noexcept nogil:
+    """Work item ``item`` of conv2d_maxpool_forward: a block of ``block_rows``
+    pooled rows of one sample, or without them a chunk of
+    ``samples_per_chunk`` samples; ``cols`` and ``y`` are this thread's."""
+    cdef intp_t in_image = g.height * g.width * g.channels
+    cdef intp_t image = g.out_h * g.out_w * g.out_channels
+    cdef intp_t pooled_row = p.pooled_w * g.out_channels
+    cdef intp_t pooled_image = p.pooled_h * pooled_row
+    cdef intp_t n, start, stop, row_start, row_stop
+    cdef ConvGeometry block
+    if block_rows:
+        n = item // n_blocks
+        start = (item % n_blocks) * block_rows
+        stop = min(start + block_rows, p.pooled_h)
+        row_start = start * p.stride_h
+        row_stop = min((stop - 1) * p.stride_h + p.pool_h, g.out_h)
+        block = make_geometry(g.height, g.width, g.channels, row_stop - row_start,
+                              g.out_w, g.out_channels, g.kernel_h, g.kernel_w,
+                              g.stride_h, g.stride_w,
+                              g.pad_top - row_start * g.stride_h, g.pad_left,
+                              g.dilation_h, g.dilation_w)
+        # As in conv2d_forward: given Winograd weights convolve it.
+        block.winograd_tile = g.winograd_tile
+        if pool_first:
+            chunk_convolve(block, x + n * in_image, 1, weights, cols, y, transformed)
+        else:
+            chunk_forward(block, x + n * in_image, 1, weights, bias, activation, cols,
+                          y, scale, transformed, NULL)
+        max_pool_rows(y, g.out_w, g.out_channels, p.pool_h, p.pool_w, p.stride_h,
+                      p.stride_w, p.pooled_w, start, stop, row_start,
+                      pooled + n * pooled_image,
+                      sample_winners(winners, n, pooled_image))
+        if pool_first:
+            epilogue(pooled + n * pooled_image + start * pooled_row,
+                     (stop - start) * p.pooled_w, g.out_channels, scale, bias,
+                     activation)
+    else:
+        start = item * samples_per_chunk
+        stop = min(start + samples_per_chunk, n_samples)
+        if pool_first:
+            chunk_convolve(g[0], x + start * in_image, stop - start, weights, cols, y,
+                           transformed)
+        else:
+            chunk_forward(g[0], x + start * in_image, stop - start, weights, bias,
+                          activation, cols, y, scale, transformed, NULL)
+        for n in range(start, stop):
+            max_pool_rows(y + (n - start) * image, g.out_w, g.out_channels, p.pool_h,
+                          p.pool_w, p.stride_h, p.stride_w, p.pooled_w, 0, p.pooled_h,
+                          0, pooled + n * pooled_image,
+                          sample_winners(winners, n, pooled_image))
+        if pool_first:
+            epilogue(pooled + start * pooled_image,
+                     (stop - start) * p.pooled_h * p.pooled_w, g.out_channels, scale,
+                     bias, activation)
 
 
 def conv2d_maxpool_backward(

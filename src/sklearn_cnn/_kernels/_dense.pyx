@@ -123,28 +123,19 @@ cdef void one_row_forward(
     """
     cdef intp_t n_parts = max(1, (n_features + ONE_ROW_FEATURES - 1) // ONE_ROW_FEATURES)
     cdef intp_t n_tiles = (n_outputs + ONE_ROW_COLUMNS - 1) // ONE_ROW_COLUMNS
-    cdef intp_t item, part, start, stop, column, width, o
+    cdef intp_t item, part, o
     cdef floating total
-    cdef floating* part_out
-    # No more threads than items: the output layer of one image is one
-    # item, and a team of two for it cost 1-3 us per prediction.
-    for item in prange(n_parts * n_tiles, schedule="static",
-                       num_threads=min(n_threads, n_parts * n_tiles)):
-        part = item // n_tiles
-        start = part * n_features // n_parts
-        stop = (part + 1) * n_features // n_parts
-        column = (item % n_tiles) * ONE_ROW_COLUMNS
-        width = min(ONE_ROW_COLUMNS, n_outputs - column)
-        part_out = (out + column if n_parts == 1 else
-                    partials + part * partials_width + column)
-        if floating is float and own_vector_product_float(stop - start, width):
-            vector_product_float(stop - start, width, x + start,
-                                 weights + start * n_outputs + column, n_outputs,
-                                 part_out)
-        else:
-            vector_times_rowmajor(<int> (stop - start), <int> width, x + start,
-                                  weights + start * n_outputs + column, <int> n_outputs,
-                                  part_out)
+    # No team for one thread or one item (the output layer of one image): a
+    # team of one cost 0.7 us in libgomp, of two 1-3 us.
+    if n_threads == 1 or n_parts * n_tiles == 1:
+        for item in range(n_parts * n_tiles):
+            one_row_item(x, n_features, weights, n_outputs, out, partials,
+                         partials_width, n_parts, n_tiles, item)
+    else:
+        for item in prange(n_parts * n_tiles, schedule="static",
+                           num_threads=min(n_threads, n_parts * n_tiles)):
+            one_row_item(x, n_features, weights, n_outputs, out, partials,
+                         partials_width, n_parts, n_tiles, item)
     if n_parts > 1:
         for o in range(n_outputs):
             total = partials[o]
@@ -152,6 +143,28 @@ cdef void one_row_forward(
                 total = total + partials[part * partials_width + o]
             out[o] = total
     add_bias_and_activate(out, 1, n_outputs, bias, activation)
+
+
+cdef void one_row_item(
+    const floating* x, intp_t n_features, const floating* weights, intp_t n_outputs,
+    floating* out, floating* partials, intp_t partials_width, intp_t n_parts,
+    intp_t n_tiles, intp_t item,
+) noexcept nogil:
+    """Item ``item`` of one_row_forward: one part's products for one tile."""
+    cdef intp_t part = item // n_tiles
+    cdef intp_t start = part * n_features // n_parts
+    cdef intp_t stop = (part + 1) * n_features // n_parts
+    cdef intp_t column = (item % n_tiles) * ONE_ROW_COLUMNS
+    cdef intp_t width = min(ONE_ROW_COLUMNS, n_outputs - column)
+    cdef floating* part_out = (out + column if n_parts == 1 else
+                               partials + part * partials_width + column)
+    if floating is float and own_vector_product_float(stop - start, width):
+        vector_product_float(stop - start, width, x + start,
+                             weights + start * n_outputs + column, n_outputs, part_out)
+    else:
+        vector_times_rowmajor(<int> (stop - start), <int> width, x + start,
+                              weights + start * n_outputs + column, <int> n_outputs,
+                              part_out)
 
 
 def dense_backward(
