@@ -519,6 +519,24 @@ def test_largest_magnitude_is_numpys_with_any_bad_value(dtype, size, rng):
         assert np.isnan(_largest_magnitude(both))
 
 
+def test_largest_magnitude_kernel_reads_any_shape_and_refuses_other_arrays(rng):
+    """The kernel reads C-contiguous float32 and float64 arrays of any shape
+    through the buffer protocol, and refuses what it cannot read as such."""
+    from sklearn_cnn._kernels._activations import largest_magnitude
+
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((3, 4, 5)).astype(dtype)
+        x[1, 2, 3] = -7.5
+        assert largest_magnitude(x) == 7.5
+        assert largest_magnitude(x[1]) == 7.5
+        assert largest_magnitude(x[:0]) == 0.0
+    for wrong in (np.arange(4), np.ones(4, np.float16), np.ones(4, ">f8")):
+        with pytest.raises(TypeError, match="float32 or float64"):
+            largest_magnitude(wrong)
+    with pytest.raises((ValueError, BufferError)):
+        largest_magnitude(np.ones((4, 4))[:, ::2])
+
+
 def _planned_models(X, y):
     """Networks with every kind of layer a prediction plan replays: kernel
     calls of their own, blocks of them, and layers replayed through their

@@ -998,7 +998,7 @@ def _largest_magnitude(X):
     """max |X|: NaN if X holds a NaN, so that any test ``<= limit`` fails."""
     if (X.size <= _ONE_PASS_MAX_VALUES and X.dtype in (np.float32, np.float64)
             and X.flags.c_contiguous):
-        return _activations.largest_magnitude(X.reshape(-1))
+        return _activations.largest_magnitude(X)
     # max and min rather than abs(X).max(): no temporary as large as X.
     return max(float(X.max()), -float(X.min()))
 
