@@ -1021,7 +1021,7 @@ def conv2d_forward(
         return
     with nogil:
         if n_threads == 1:
-            # See ONE_THREAD in the module notes.
+            # See "One thread" in the module notes.
             for item in range(n_items):
                 forward_item(&g, item, rows_per_block if by_rows else 0,
                              columns_per_block if by_columns else 0, n_blocks,
